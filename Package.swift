@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering, bottom up (each target imports only the ones listed before it):
+//   RunJournal (store) → JournalTailer (inotify follow) → RunsAPI (HTTP-agnostic operations)
+//   → FastCGIServer (the only libfcgi user, via CFastCGI) → runjournal (CLI executable)
+let package = Package(
+    name: "RunJournal",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "runjournal", targets: ["runjournal"]),
+        .library(name: "RunJournal", targets: ["RunJournal"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFastCGI",
+            path: "Sources/CFastCGI",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .target(
+            name: "RunJournal",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "JournalTailer",
+            dependencies: ["RunJournal", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "RunsAPI",
+            dependencies: ["RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "FastCGIServer",
+            dependencies: ["CFastCGI", "RunsAPI", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "runjournal",
+            dependencies: [
+                "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "RunJournalTests", dependencies: ["RunJournal"]),
+        .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal"]),
+        .testTarget(name: "RunsAPITests", dependencies: ["RunsAPI", "RunJournal", "JournalTailer"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+import CFastCGI
+import RunsAPI
