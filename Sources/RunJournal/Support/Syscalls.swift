@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin wrappers over the system calls the store uses: retry on EINTR, turn failures into
+/// `JournalError.io` naming the operation and path, loop over short reads and writes.
+enum Sys {
+    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw JournalError.io(operation: "open", path: path, errno: errno) }
+        }
+    }
+
+    static func fstat(_ fd: Int32, path: String) throws -> stat {
+        var info = stat()
+        guard Glibc.fstat(fd, &info) == 0 else { throw JournalError.io(operation: "fstat", path: path, errno: errno) }
+        return info
+    }
+
+    /// `stat` that returns nil for a missing file instead of throwing.
+    static func statIfExists(_ path: String) throws -> stat? {
+        var info = stat()
+        if statPath(path, &info) == 0 { return info }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw JournalError.io(operation: "stat", path: path, errno: errno)
+    }
+
+    static func flock(_ fd: Int32, _ operation: Int32, path: String) throws {
+        while lockFile(fd, operation) != 0 {
+            if errno != EINTR { throw JournalError.io(operation: "flock", path: path, errno: errno) }
+        }
+    }
+
+    /// Writes all of `bytes` at the end of the file (the fd is O_APPEND). Returns normally only when every
+    /// byte is written; on failure the caller truncates back so no partial line survives.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var written = 0
+        while written < bytes.count {
+            let result = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw JournalError.io(operation: "write", path: path, errno: errno)
+            }
+            if result == 0 { throw JournalError.io(operation: "write", path: path, errno: EIO) }
+            written += result
+        }
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at end of file.
+    static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let result = Glibc.pread(fd, buffer.baseAddress! + total, buffer.count - total, off_t(offset) + off_t(total))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw JournalError.io(operation: "read", path: path, errno: errno)
+            }
+            if result == 0 { break }
+            total += result
+        }
+        return total
+    }
+
+    static func unlock(_ fd: Int32) {
+        _ = lockFile(fd, LOCK_UN)
+    }
+
+    static func ftruncate(_ fd: Int32, _ length: Int64, path: String) throws {
+        while Glibc.ftruncate(fd, off_t(length)) != 0 {
+            if errno != EINTR { throw JournalError.io(operation: "ftruncate", path: path, errno: errno) }
+        }
+    }
+
+    static func fdatasync(_ fd: Int32, path: String) throws {
+        while Glibc.fdatasync(fd) != 0 {
+            if errno != EINTR { throw JournalError.io(operation: "fdatasync", path: path, errno: errno) }
+        }
+    }
+
+    static func fsyncDirectory(_ path: String) throws {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        while Glibc.fsync(fd) != 0 {
+            if errno != EINTR { throw JournalError.io(operation: "fsync", path: path, errno: errno) }
+        }
+    }
+}
+
+/// `flock(2)`. Inside `Sys` the name means `Sys.flock`, and `Glibc.flock` also names `struct flock`.
+private func lockFile(_ fd: Int32, _ operation: Int32) -> Int32 {
+    flock(fd, operation)
+}
+
+/// `stat(2)`, for the same reason as `lockFile`.
+private func statPath(_ path: String, _ info: inout stat) -> Int32 {
+    stat(path, &info)
+}
