@@ -1,0 +1,60 @@
+import ArgumentParser
+import RunJournal
+
+/// `runjournal verify [RUN...] [--repair]`: checks journals against the format; exit 1 when any has problems.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check journals against the format (all runs when none is named).",
+        discussion: "--repair truncates a torn last line (never rewrites a good line). Exit 1 when problems remain."
+    )
+
+    @OptionGroup var journal: JournalOptions
+    @Argument(help: "Run ids (default: every run in the directory).") var runs: [String] = []
+    @Flag(help: "Truncate torn tails (the only repair there is).") var repair = false
+
+    func run() throws {
+        let store = try journal.openStore()
+        let ids: [RunID]
+        if runs.isEmpty {
+            ids = try RunCatalog(directory: store.directory).runIDs()
+        } else {
+            ids = try runs.map(JournalOptions.runID)
+        }
+        let progress = ProgressLine(total: ids.count, label: "verifying")
+        var failures = 0
+        for (index, id) in ids.enumerated() {
+            progress.update(index)
+            let path = store.path(of: id)
+            guard store.exists(id) else {
+                progress.clear()
+                print("\(id): not found")
+                failures += 1
+                continue
+            }
+            let report: JournalVerifier.Report
+            do {
+                report = repair ? try JournalVerifier.repair(path: path) : try JournalVerifier.verify(path: path)
+            } catch {
+                progress.clear()
+                print("\(id): \(error)")
+                failures += 1
+                continue
+            }
+            progress.clear()
+            if report.repaired {
+                print("\(id): repaired: truncated a torn last line (\(report.tornTailBytes) bytes)")
+            } else if report.tornTailBytes > 0 {
+                print("\(id): torn last line (\(report.tornTailBytes) bytes without a newline); run verify --repair")
+            }
+            for problem in report.problems { print("\(id): \(problem)") }
+            if !report.problems.isEmpty || (report.tornTailBytes > 0 && !report.repaired) {
+                failures += 1
+            } else if !report.repaired {
+                print("\(id): ok (\(report.lineCount) events)")
+            }
+        }
+        progress.clear()
+        if failures > 0 { throw CLIFailure("\(failures) of \(ids.count) journals have problems", exitCode: 1) }
+    }
+}

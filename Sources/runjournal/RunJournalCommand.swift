@@ -1,0 +1,51 @@
+import ArgumentParser
+import Logging
+import RunJournal
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `runjournal` executable: the journal store's CLI, the ops tools and the FastCGI server in one binary.
+///
+/// Exit codes for every subcommand: 0 success, 1 failure (not found, refused, problems found), 2 usage error.
+/// swift-argument-parser's default usage code (64) is overridden in `main()`.
+@main
+struct RunJournalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runjournal",
+        abstract: "Store and stream the live events of long-running jobs, one JSONL journal per run.",
+        discussion: """
+            Exit codes: 0 success, 1 failure (not found, refused, problems found), 2 usage error.
+            Every subcommand takes --journal DIR (default: $RUNJOURNAL_DIR, else ./journal).
+            """,
+        subcommands: CommandRegistry.all
+    )
+
+    static func main() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessEnvironment.logLevel
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CLIFailure {
+            writeStandardError("runjournal: \(failure.message)\n")
+            Glibc.exit(failure.exitCode)
+        } catch let error as JournalError {
+            writeStandardError("runjournal: \(error)\n")
+            Glibc.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)
+            }
+            // Usage errors: argument-parser's message (which includes usage), then exit 2 instead of 64.
+            let message = fullMessage(for: error)
+            writeStandardError(message.isEmpty ? "runjournal: \(error)\n" : message + "\n")
+            Glibc.exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 0 : code.rawValue == 1 ? 1 : 2))
+        }
+    }
+}

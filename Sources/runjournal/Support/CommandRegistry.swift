@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The subcommands, in the order `--help` lists them. One file per command under Commands/.
+enum CommandRegistry {
+    static let all: [any ParsableCommand.Type] = [
+        CreateCommand.self,
+        AppendCommand.self,
+        ShowCommand.self,
+        VerifyCommand.self,
+    ]
+}
