@@ -31,6 +31,32 @@ public struct JournalReader {
         /// File offset just past the line's `\n`: where a reader continues after it.
         public var endOffset: Int64 { offset + Int64(bytes.count) + 1 }
         public var typeString: String { String(decoding: type, as: UTF8.self) }
+
+        public init(bytes: UnsafeRawBufferPointer, fields: EventLine.Fields, offset: Int64) {
+            self.bytes = bytes
+            self.fields = fields
+            self.offset = offset
+        }
+    }
+
+    /// Calls `body` for each complete line in `buffer`, whose first byte is at file offset `offset` (bytes
+    /// after the last `\n` are ignored). Throws `corruptJournal` for a line that is not a valid envelope.
+    /// For bytes already in memory: what the tailer published, or what this process just wrote.
+    public static func forEachLine(
+        in buffer: UnsafeRawBufferPointer, offset: Int64, path: String, _ body: (Line) throws -> Bool
+    ) throws {
+        var start = 0
+        while start < buffer.count {
+            guard let newline = memchr(buffer.baseAddress! + start, 0x0A, buffer.count - start) else { return }
+            let end = buffer.baseAddress!.distance(to: UnsafeRawPointer(newline))
+            let lineBytes = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+            var failure = ""
+            guard let fields = EventLine.scan(lineBytes, failure: &failure) else {
+                throw JournalError.corruptJournal(path: path, line: 0, reason: "at byte \(offset + Int64(start)): \(failure)")
+            }
+            guard try body(Line(bytes: lineBytes, fields: fields, offset: offset + Int64(start))) else { return }
+            start = end + 1
+        }
     }
 
     /// Calls `body` for each complete line at or after `offset` (which must be a line start) until the end

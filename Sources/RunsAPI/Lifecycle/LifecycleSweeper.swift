@@ -1,0 +1,65 @@
+import Logging
+import RunJournal
+
+/// Applies the idle watchdog and stop grace to runs that nobody is streaming, so a run's fate never depends
+/// on whether someone watches it (the Ruby original only checked inside a stream).
+///
+/// Every `interval` it lists the non-terminal runs through the catalog (one `stat` per journal; summaries
+/// are re-read only for journals that changed) and, for each run whose deadline has passed, appends the
+/// lifecycle event with `JournalStore.appendIf` — re-checked under the journal lock, so several responders
+/// sweeping one directory, and the run's own streams, never double-append.
+public final class LifecycleSweeper: Sendable {
+    private let context: RunsContext
+    private let intervalMillis: Int64
+    private let wake = WakeSignal()
+
+    public init(context: RunsContext, intervalSeconds: Double) {
+        self.context = context
+        self.intervalMillis = max(100, Int64(intervalSeconds * 1000))
+    }
+
+    /// One pass; returns the runs it acted on. Public so tests (and an operator command) can drive it.
+    @discardableResult
+    public func sweepOnce() -> [RunID] {
+        let lifecycle = context.lifecycle
+        var acted: [RunID] = []
+        let runs: [RunSummary]
+        do {
+            runs = try context.catalog.list(statuses: [.queued, .running], limit: Int.max).runs
+        } catch {
+            context.logger.warning("sweep: cannot list runs", metadata: ["error": "\(error)"])
+            return []
+        }
+        let now = context.clock.nowMillis()
+        for run in runs {
+            guard let deadline = lifecycle.nextDeadline(run), now >= deadline else { continue }
+            do {
+                let appended = try context.store.appendIf(run.id) { fresh in
+                    lifecycle.overdueEvents(fresh, now: context.clock.nowMillis())
+                }
+                if appended != nil {
+                    acted.append(run.id)
+                    context.logger.info("sweep: lifecycle event appended", metadata: ["run": "\(run.id)"])
+                }
+            } catch JournalError.runNotFound {
+                continue  // pruned meanwhile
+            } catch {
+                context.logger.warning("sweep: append failed", metadata: ["run": "\(run.id)", "error": "\(error)"])
+            }
+        }
+        return acted
+    }
+
+    /// Sweeps on a background thread until the context's shutdown signal fires.
+    public func start() {
+        context.shutdown.register(wake)
+        startDetachedThread { [self] in
+            while !context.shutdown.isShuttingDown {
+                sweepOnce()
+                _ = wake.consume()
+                context.sleeper.sleep(untilMillis: context.clock.nowMillis() + intervalMillis, orUntil: wake)
+            }
+            context.shutdown.unregister(wake)
+        }
+    }
+}

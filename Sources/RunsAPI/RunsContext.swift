@@ -1,0 +1,38 @@
+import Logging
+import RunJournal
+
+/// What the operations share: the store and catalog, the configuration, and the seams (clock, sleeper,
+/// follower) that tests replace to run streams in virtual time.
+public struct RunsContext: Sendable {
+    public let store: JournalStore
+    public let catalog: RunCatalog
+    public let configuration: RunsAPIConfiguration
+    public let clock: any WallClock
+    public let sleeper: any StreamSleeper
+    public let follower: any JournalFollowing
+    public let shutdown: ShutdownSignal
+    public let logger: Logger
+
+    public init(
+        store: JournalStore, configuration: RunsAPIConfiguration, follower: any JournalFollowing,
+        clock: (any WallClock)? = nil, sleeper: (any StreamSleeper)? = nil,
+        shutdown: ShutdownSignal = ShutdownSignal(), logger: Logger = Logger(label: "runjournal.api")
+    ) {
+        self.store = store
+        self.catalog = RunCatalog(directory: store.directory, logger: logger)
+        self.configuration = configuration
+        let clock = clock ?? store.clock
+        self.clock = clock
+        self.sleeper = sleeper ?? RealSleeper(clock: clock)
+        self.follower = follower
+        self.shutdown = shutdown
+        self.logger = logger
+    }
+
+    public var lifecycle: LifecyclePolicy { LifecyclePolicy(configuration: configuration) }
+
+    /// Parses the `:id` of a route (400 for a malformed id: it never becomes a path).
+    func runID(_ text: String) throws -> RunID {
+        try RunID(text)
+    }
+}

@@ -1,0 +1,39 @@
+import Logging
+import RunJournal
+
+/// The runs API as one `HTTPHandler`: routes a request to its operation and turns every thrown error into
+/// the JSON error shape. Transport-agnostic: FastCGI serves it in production, tests call it in memory.
+public final class RunsService: HTTPHandler {
+    public let context: RunsContext
+
+    public init(context: RunsContext) {
+        self.context = context
+    }
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        guard let route = Route(path: request.path) else {
+            return .error(404, code: "not_found", message: "no route for \(request.path)")
+        }
+        guard route.allowedMethods.contains(request.method) else {
+            return .error(
+                405, code: "method_not_allowed",
+                message: "\(request.method) is not allowed on \(request.path); allowed: \(route.allowedMethods.joined(separator: ", "))",
+                extraHeaders: [("Allow", route.allowedMethods.joined(separator: ", "))])
+        }
+        do {
+            switch (route, request.method) {
+            case (.runs, "POST"): return try CreateRunOperation(context: context).handle(request)
+            case (.runs, _): return try ListRunsOperation(context: context).handle(request)
+            case (.run(let id), _): return try ShowRunOperation(context: context).handle(request, id: id)
+            case (.runEvents(let id), "POST"): return try AppendEventsOperation(context: context).handle(request, id: id)
+            case (.runEvents(let id), _): return try EventsOperation(context: context).handle(request, id: id)
+            case (.runStop(let id), _): return try StopRunOperation(context: context).handle(request, id: id)
+            }
+        } catch {
+            if case JournalError.io = error as? JournalError ?? .invalidBatch("") {
+                context.logger.error("request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            }
+            return APIError.response(for: error)
+        }
+    }
+}

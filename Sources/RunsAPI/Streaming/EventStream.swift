@@ -1,0 +1,193 @@
+import Logging
+import RunJournal
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client's event stream: replay, then live, then the end.
+///
+/// Fixes over the Ruby original: the terminal frame is flushed before the stream returns (never lost);
+/// lifecycle events the server appends (watchdog, stop grace) are decided under the journal lock
+/// (`JournalStore.appendIf`), so they never race a producer's event; an idle timeout of "off" disables the
+/// watchdog; and a client that hangs up while the stream is idle is noticed at once, not at the next
+/// heartbeat.
+///
+/// The live phase waits on one `WakeSignal` raised by the follower (new lines), the transport (hang-up) and
+/// shutdown, with a deadline for the next heartbeat or lifecycle action, so it costs nothing while idle.
+final class EventStream: @unchecked Sendable {
+    private let context: RunsContext
+    private let runID: RunID
+    private let journal: OpenJournal
+    private let resumeAfter: Int64
+    /// What the stream knows of the run: the summary at the start, extended by every line it sends.
+    private var state: RunSummary
+    private var buffer: [UInt8] = []
+    private var lastWriteMillis: Int64 = 0
+    private let wake = WakeSignal()
+    private let clientGone = Atomic<Bool>(false)
+
+    init(context: RunsContext, runID: RunID, journal: OpenJournal, summary: RunSummary, resumeAfter: Int64) {
+        self.context = context
+        self.runID = runID
+        self.journal = journal
+        self.state = summary
+        self.resumeAfter = resumeAfter
+    }
+
+    private var configuration: RunsAPIConfiguration { context.configuration }
+
+    enum Outcome: Equatable {
+        case terminalSent, journalGone, clientGone, shutdown
+    }
+
+    /// Runs the whole stream on the calling thread. Returns when the stream is over; a client that went away
+    /// is a normal end, not an error.
+    @discardableResult
+    func run(writer: any ResponseBodyWriter) throws -> Outcome {
+        do {
+            return try stream(writer: writer)
+        } catch ResponseWriterError.clientGone {
+            return .clientGone
+        }
+    }
+
+    private func stream(writer: any ResponseBodyWriter) throws -> Outcome {
+        context.shutdown.register(wake)
+        defer { context.shutdown.unregister(wake) }
+        let hangup = writer.observeHangup { [self] in
+            clientGone.store(true, ordering: .sequentiallyConsistent)
+            wake.raise()
+        }
+        defer { hangup?.cancel() }
+
+        buffer.append(contentsOf: SSEFrame.retry(milliseconds: configuration.retryMillis))
+        let (replayEnd, terminalSent) = try replay(writer: writer)
+        try flush(writer)
+        if terminalSent { return .terminalSent }
+
+        let follow = try context.follower.follow(path: journal.path, from: replayEnd) { [wake] in wake.raise() }
+        defer { follow.cancel() }
+        return try live(writer: writer, follow: follow)
+    }
+
+    // MARK: Replay
+
+    /// Sends every event with seq > resume point that is in the file now, in chunks (bounded memory).
+    /// Returns the offset after the last line sent, and whether that line was terminal.
+    private func replay(writer: any ResponseBodyWriter) throws -> (Int64, Bool) {
+        if configuration.syncBeforeVisible && context.store.fsyncPolicy == .always {
+            // Durable before visible: a writer acknowledges only after its sync, but its bytes are readable
+            // before; syncing here (nearly free when the writer already did) means nothing unsynced goes out.
+            _ = fdatasync(journal.fd)
+        }
+        let limit = try journal.size()
+        let start = try journal.offset(afterSeq: resumeAfter)
+        var end = start
+        var terminal = false
+        try journal.forEachLine(from: start) { line in
+            guard line.endOffset <= limit else { return false }
+            terminal = try send(line)
+            end = line.endOffset
+            if buffer.count >= configuration.replayChunkBytes { try flush(writer) }
+            return !terminal
+        }
+        return (end, terminal)
+    }
+
+    // MARK: Live
+
+    private func live(writer: any ResponseBodyWriter, follow: any JournalFollow) throws -> Outcome {
+        let heartbeatMillis = Int64(configuration.heartbeatSeconds) * 1000
+        let lifecycle = context.lifecycle
+        var lifecycleHoldUntil = Int64.min
+        while true {
+            _ = wake.consume()
+            // 1. Send whatever is new.
+            drain: while true {
+                switch follow.read(maxBytes: configuration.replayChunkBytes) {
+                case .caughtUp:
+                    break drain
+                case .gone:
+                    try flush(writer)
+                    return .journalGone
+                case .lines(let bytes, let offset):
+                    if try sendLines(bytes, offset: offset) {
+                        try flush(writer)
+                        return .terminalSent
+                    }
+                }
+            }
+            try flush(writer)
+            if clientGone.load(ordering: .sequentiallyConsistent) { return .clientGone }
+            if context.shutdown.isShuttingDown { return .shutdown }
+
+            // 2. Lifecycle rules: act when due, re-checked under the journal lock. What gets appended comes
+            //    back through the follower like any other event, and ends the stream there.
+            var now = context.clock.nowMillis()
+            let lifecycleDeadline = lifecycle.nextDeadline(state).map { max($0, lifecycleHoldUntil) }
+            if let deadline = lifecycleDeadline, now >= deadline {
+                do {
+                    let appended = try context.store.appendIf(runID) { fresh in
+                        lifecycle.overdueEvents(fresh, now: context.clock.nowMillis())
+                    }
+                    if appended == nil {
+                        // Someone else acted first or the run moved on: learn its current state.
+                        state = try context.store.summary(of: runID)
+                    }
+                } catch {
+                    context.logger.warning("lifecycle append failed", metadata: ["run": "\(runID)", "error": "\(error)"])
+                    state = (try? context.store.summary(of: runID)) ?? state
+                }
+                // What was appended arrives through the follower; give it a moment before deciding again.
+                lifecycleHoldUntil = now + 1000
+                continue
+            }
+
+            // 3. Heartbeat when nothing was written for the interval.
+            now = context.clock.nowMillis()
+            if now - lastWriteMillis >= heartbeatMillis {
+                buffer.append(contentsOf: SSEFrame.heartbeat)
+                try flush(writer)
+            }
+
+            // 4. Sleep until something happens or the next deadline.
+            var deadline = lastWriteMillis + heartbeatMillis
+            if let lifecycleDeadline { deadline = min(deadline, lifecycleDeadline) }
+            if !wake.isRaised {
+                context.sleeper.sleep(untilMillis: deadline, orUntil: wake)
+            }
+        }
+    }
+
+    // MARK: Frames
+
+    /// Frames the lines of `bytes` (complete lines starting at `offset`). Returns true after a terminal event.
+    private func sendLines(_ bytes: [UInt8], offset: Int64) throws -> Bool {
+        var terminal = false
+        try bytes.withUnsafeBytes { raw in
+            try JournalReader.forEachLine(in: raw, offset: offset, path: journal.path) { line in
+                terminal = try send(line)
+                return !terminal
+            }
+        }
+        return terminal
+    }
+
+    /// Frames one line (skipping anything at or before the resume point). Returns true if it is terminal.
+    private func send(_ line: JournalReader.Line) throws -> Bool {
+        guard line.seq > resumeAfter else { return false }
+        SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &buffer)
+        if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
+        return (try? EventType(line.typeString))?.isTerminal ?? false
+    }
+
+    private func flush(_ writer: any ResponseBodyWriter) throws {
+        guard !buffer.isEmpty else { return }
+        try writer.write(buffer)
+        try writer.flush()
+        buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * configuration.replayChunkBytes)
+        lastWriteMillis = context.clock.nowMillis()
+    }
+}

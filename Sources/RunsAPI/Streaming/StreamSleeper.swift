@@ -1,0 +1,81 @@
+import RunJournal
+import Synchronization
+
+/// A flag that wakes one waiting stream: raised by the tailer (new bytes), the transport (client hung up)
+/// and shutdown. Raising is cheap and never blocks, so it is safe from the tailer's dispatch thread.
+public final class WakeSignal: Sendable {
+    let lock = ConditionLock()
+    private let raised = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func raise() {
+        lock.withLock {
+            raised.store(true, ordering: .sequentiallyConsistent)
+            lock.broadcast()
+        }
+    }
+
+    /// Returns whether it was raised, and lowers it.
+    public func consume() -> Bool {
+        raised.exchange(false, ordering: .sequentiallyConsistent)
+    }
+
+    public var isRaised: Bool { raised.load(ordering: .sequentiallyConsistent) }
+}
+
+/// How a stream waits: until its `WakeSignal` is raised or the injected clock reaches a deadline. The seam
+/// that lets unit tests run heartbeats, the watchdog and stop grace in virtual time without sleeping.
+public protocol StreamSleeper: Sendable {
+    /// Blocks until `signal` is raised or `clock.nowMillis() >= deadlineMillis`. Does not lower the signal.
+    func sleep(untilMillis deadlineMillis: Int64, orUntil signal: WakeSignal)
+}
+
+/// The real sleeper: a condition-variable wait, converted from the wall-clock deadline to a relative
+/// monotonic one (a wall-clock jump shifts the deadline by at most one wait).
+public struct RealSleeper: StreamSleeper {
+    let clock: any WallClock
+
+    public init(clock: any WallClock) { self.clock = clock }
+
+    public func sleep(untilMillis deadlineMillis: Int64, orUntil signal: WakeSignal) {
+        let remaining = deadlineMillis - clock.nowMillis()
+        guard remaining > 0 else { return }
+        let deadline = ConditionLock.monotonicNanos() + UInt64(remaining) * 1_000_000
+        signal.lock.withLock {
+            while !signal.isRaised, ConditionLock.monotonicNanos() < deadline {
+                signal.lock.wait(untilMonotonicNanos: deadline)
+            }
+        }
+    }
+}
+
+/// Tells long-running work (streams, the sweeper) that the server is stopping, and wakes it.
+public final class ShutdownSignal: Sendable {
+    private let state = Mutex<(stopping: Bool, waiters: [ObjectIdentifier: WakeSignal])>((false, [:]))
+
+    public init() {}
+
+    public var isShuttingDown: Bool { state.withLock { $0.stopping } }
+
+    /// Starts the shutdown and wakes everyone registered.
+    public func trigger() {
+        let waiters = state.withLock { state -> [WakeSignal] in
+            state.stopping = true
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.raise() }
+    }
+
+    func register(_ signal: WakeSignal) {
+        let stopping = state.withLock { state -> Bool in
+            state.waiters[ObjectIdentifier(signal)] = signal
+            return state.stopping
+        }
+        if stopping { signal.raise() }
+    }
+
+    func unregister(_ signal: WakeSignal) {
+        _ = state.withLock { $0.waiters.removeValue(forKey: ObjectIdentifier(signal)) }
+    }
+}
