@@ -1,0 +1,56 @@
+import Synchronization
+
+/// Something re-checked on every poll tick, on the poller's thread.
+protocol PollTarget: AnyObject, Sendable {
+    func pollTick()
+}
+
+/// Re-checks its targets every `interval` on one thread: the follow method where inotify cannot be used
+/// (no instance, watch limit reached, kernel dropped the watch) and for everything in `.poll` mode.
+///
+/// The thread exists only while there is something to poll: it is started by the first `add` and exits on the
+/// first tick that finds no targets, so an idle or discarded tailer leaves no thread behind.
+final class Poller: Sendable {
+    let interval: Duration
+    private struct State {
+        var targets: [ObjectIdentifier: any PollTarget] = [:]
+        var running = false
+    }
+    private let state = Mutex(State())
+
+    init(interval: Duration) {
+        self.interval = interval
+    }
+
+    func add(_ target: any PollTarget) {
+        let start = state.withLock { state -> Bool in
+            state.targets[ObjectIdentifier(target)] = target
+            defer { state.running = true }
+            return !state.running
+        }
+        if start {
+            startDetachedThread(name: "rj-tail-poll") { [self] in self.run() }
+        }
+    }
+
+    func remove(_ target: any PollTarget) {
+        state.withLock { _ = $0.targets.removeValue(forKey: ObjectIdentifier(target)) }
+    }
+
+    var count: Int { state.withLock { $0.targets.count } }
+
+    private func run() {
+        while true {
+            Sys.sleep(for: interval)
+            let snapshot = state.withLock { state -> [any PollTarget]? in
+                if state.targets.isEmpty {
+                    state.running = false
+                    return nil
+                }
+                return Array(state.targets.values)
+            }
+            guard let snapshot else { return }
+            for target in snapshot { target.pollTick() }
+        }
+    }
+}
