@@ -13,8 +13,14 @@ public enum Timestamp {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The last instant the fixed form can express: 9999-12-31T23:59:59.999Z.
+    public static let maxMillis: Int64 = 253_402_300_799_999
+
+    /// Appends the formatted time. Out-of-range times are clamped to the epoch or to `maxMillis`: a
+    /// five-digit year would not fit the 24-byte form (the year used to be cut to four digits, writing a
+    /// wrong date that parses).
     public static func append(millis: Int64, to out: inout [UInt8]) {
-        let clamped = max(0, millis)
+        let clamped = min(max(0, millis), maxMillis)
         let days = clamped / 86_400_000
         let msOfDay = clamped % 86_400_000
         let (year, month, day) = civilDate(daysSinceEpoch: days)
