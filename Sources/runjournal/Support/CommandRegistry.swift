@@ -7,5 +7,6 @@ enum CommandRegistry {
         AppendCommand.self,
         ShowCommand.self,
         VerifyCommand.self,
+        ServeCommand.self,
     ]
 }
