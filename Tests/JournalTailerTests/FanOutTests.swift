@@ -64,6 +64,26 @@ struct FanOutTests {
         #expect(tailer.statistics.catchUpReads >= 1)
     }
 
+    @Test("only the subscribers of the journal that changed are woken, and only its file is read")
+    func onlyChangedJournalWakes() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let busy = dir.file("busy.jsonl")
+        let quiet = dir.file("quiet.jsonl")
+        try Disk.write(busy, "")
+        try Disk.write(quiet, "")
+        let tailer = JournalTailer(logger: testLogger)
+        let busyFollowers = try (0..<5).map { _ in try Follower(tailer, busy, from: 0) }
+        let quietFollowers = try (0..<5).map { _ in try Follower(tailer, quiet, from: 0) }
+        for seq in 0..<10 {
+            try Disk.append(busy, "{\"seq\":\(seq)}\n")
+        }
+        for follower in busyFollowers { try await eventually("a wake") { follower.wakeCount >= 1 } }
+        #expect(quietFollowers.allSatisfy { $0.wakeCount == 0 })
+        #expect(tailer.statistics(forPath: quiet)?.sharedReads == 0)
+        #expect(try #require(tailer.statistics(forPath: busy)).sharedReads >= 1)
+    }
+
     @Test("100 idle subscribers cause no file reads", arguments: bothModes)
     func idleSubscribersCostNoReads(mode: TailerMode) async throws {
         let dir = try TempDirectory()
