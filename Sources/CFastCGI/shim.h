@@ -1,5 +1,83 @@
 #ifndef RUNJOURNAL_CFASTCGI_SHIM_H
 #define RUNJOURNAL_CFASTCGI_SHIM_H
-// libfcgi's thread-safe request API (fcgiapp.h, Debian libfcgi-dev 2.4.2).
+// libfcgi's thread-safe request API (fcgiapp.h, Debian libfcgi-dev 2.4.2), plus the few signal-handler
+// helpers FastCGIServer needs. A system-library target cannot hold .c files, so the helpers are
+// `static inline`: they are compiled into the one Swift module that calls them (FastCGIServer).
 #include <fcgiapp.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+// GNU extensions the Glibc module does not export (it is built without _GNU_SOURCE).
+extern int pthread_setname_np(pthread_t thread, const char *name);
+extern int pthread_getattr_np(pthread_t thread, pthread_attr_t *attr);
+
+// Write end of the self-pipe that relays SIGTERM/SIGINT to a Swift thread. Set once before the handlers
+// are installed; the handler only reads it.
+static volatile int runjournal_signal_pipe_fd = -1;
+
+// Async-signal-safe: one write(2) of the signal number, errno preserved. The pipe is non-blocking, so a
+// burst of signals that fills it is dropped rather than blocking the interrupted thread.
+static inline void runjournal_relay_signal(int signo) {
+    int saved = errno;
+    int fd = runjournal_signal_pipe_fd;
+    if (fd >= 0) {
+        unsigned char byte = (unsigned char)signo;
+        ssize_t ignored = write(fd, &byte, 1);
+        (void)ignored;
+    }
+    errno = saved;
+}
+
+// Installs the relay for `signo`, writing to `pipe_fd`. SA_RESTART so that unrelated blocking calls in
+// other threads (reads of request bodies, accept) are not failed with EINTR by a shutdown request.
+static inline int runjournal_install_signal_relay(int signo, int pipe_fd) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    runjournal_signal_pipe_fd = pipe_fd;
+    action.sa_handler = runjournal_relay_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    return sigaction(signo, &action, NULL);
+}
+
+// Restores the default disposition (used when no server wants the signal any more).
+static inline int runjournal_restore_default_signal(int signo) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    return sigaction(signo, &action, NULL);
+}
+
+static inline int runjournal_ignore_signal(int signo) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = SIG_IGN;
+    sigemptyset(&action.sa_mask);
+    return sigaction(signo, &action, NULL);
+}
+
+static inline void runjournal_wake_handler(int signo) { (void)signo; }
+
+// The signal used to interrupt an acceptor thread blocked in accept(2) inside FCGX_Accept_r when the
+// server stops. A real-time signal nobody else uses; its handler does nothing and is installed WITHOUT
+// SA_RESTART, so the interrupted accept(2) fails with EINTR and (with FCGI_FAIL_ACCEPT_ON_INTR)
+// FCGX_Accept_r returns -EINTR to the acceptor loop, which then sees the stop flag.
+static inline int runjournal_wake_signal(void) { return SIGRTMIN + 3; }
+
+static inline int runjournal_install_wake_handler(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = runjournal_wake_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;
+    return sigaction(runjournal_wake_signal(), &action, NULL);
+}
+
 #endif

@@ -1,2 +1,449 @@
 import CFastCGI
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
 import RunsAPI
+import Synchronization
+
+/// The FastCGI responder: accepts requests from nginx or lighttpd through libfcgi, decodes them into
+/// `HTTPRequest`s for an `HTTPHandler`, and writes the `HTTPResponse`s back, streaming `.stream` bodies
+/// (SSE) on the request's own thread. It is the only module that knows about FastCGI; everything above it
+/// is plain Swift. The thread model and its capacity reasoning are in docs/architecture.md.
+///
+/// ```swift
+/// let server = try FastCGIServer(configuration: .init(listen: .unixSocket(path: socketPath)),
+///                                handler: api, logger: logger)
+/// try server.run()   // blocks until stop() or SIGTERM/SIGINT
+/// ```
+public final class FastCGIServer: Sendable {
+    public let configuration: FastCGIServerConfiguration
+    private let handler: any HTTPHandler
+    private let logger: Logger
+    private let socket: ListeningSocket
+    private let pool: WorkerPool
+    private let monitor: HangupMonitor
+    private let probe: StackProbe?
+    private let activeStreams = Atomic<Int>(0)
+    private let maxConcurrent: Int
+
+    // Lifecycle, guarded by `lifecycleLock`.
+    private let lifecycleLock = ConditionLock()
+    private let lifecycleChanged = Condition()
+    private nonisolated(unsafe) var phase = Phase.idle
+    private nonisolated(unsafe) var stopRequested = false
+    private nonisolated(unsafe) var forceRequested = false
+    private nonisolated(unsafe) var acceptorsMustExit = false
+    private nonisolated(unsafe) var acceptors: [Acceptor] = []
+    private nonisolated(unsafe) var acceptFailure: FastCGIServerError?
+
+    /// Open connections by request, so a stop that outlasts its grace period can shut them down.
+    private let connections = Mutex<[UInt64: Int32]>([:])
+    private let nextConnectionID = Atomic<UInt64>(1)
+
+    private enum Phase {
+        case idle, running, stopped
+    }
+
+    private final class Acceptor: @unchecked Sendable {
+        // Guarded by the server's lifecycle lock.
+        var thread: pthread_t?
+        var exited = false
+    }
+
+    /// Creates the listening socket (so a live socket, a bad path or a busy port is reported here, before
+    /// anything runs) but accepts nothing until `run()`.
+    public init(configuration: FastCGIServerConfiguration, handler: any HTTPHandler, logger: Logger) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        maxConcurrent = configuration.effectiveMaxConcurrentRequests
+        probe = configuration.measuresStackUsage ? StackProbe() : nil
+        monitor = try HangupMonitor(logger: logger)
+        pool = WorkerPool(
+            stackSize: configuration.workerStackSize, spareLimit: configuration.spareWorkerLimit,
+            maxBusy: maxConcurrent, probe: probe)
+        socket = try ListeningSocket.open(configuration)
+    }
+
+    deinit {
+        if phase == .idle { socket.close() }
+    }
+
+    /// The TCP port actually listened on (nil for unix sockets); useful with `.tcp(host:port: 0)`.
+    public var boundPort: Int? { socket.boundPort }
+
+    /// Serves until `stop()` (or, with `handlesSignals`, SIGTERM/SIGINT), then stops accepting, lets
+    /// in-flight requests finish, ends streams (their hang-up handlers are called at once, connections
+    /// still open after `stopGracePeriod` are shut down) and returns. Throws if serving could not start or
+    /// the listening socket failed; can be called once.
+    public func run() throws {
+        let wasIdle = lifecycleLock.withLock { () -> Bool in
+            guard phase == .idle else { return false }
+            phase = .running
+            return true
+        }
+        guard wasIdle else { throw FastCGIServerError(.alreadyRunning, "run() was already called on this server") }
+        var signalSubscription: UInt64?
+        defer {
+            if let signalSubscription { SignalRelay.shared.unsubscribe(signalSubscription) }
+            socket.close()
+            lifecycleLock.withLock {
+                phase = .stopped
+                lifecycleChanged.broadcast()
+            }
+        }
+
+        try FastCGIConnection.initializeLibrary()
+        guard runjournal_install_wake_handler() == 0 else {
+            throw FastCGIServerError(.threadCreationFailed, "cannot install the acceptor wake-up signal handler", errno: errno)
+        }
+        raiseDescriptorLimit()
+        try monitor.start()
+        defer { monitor.shutdown() }
+        if configuration.handlesSignals {
+            signalSubscription = try SignalRelay.shared.subscribe { [weak self] signo in
+                self?.signalReceived(signo)
+            }
+        }
+        try startAcceptors()
+        logger.info("FastCGI responder listening", metadata: [
+            "listen": "\(configuration.listen)", "maxStreams": "\(configuration.maxStreams)",
+            "maxConcurrentRequests": "\(maxConcurrent)", "workerStackKiB": "\(configuration.workerStackSize / 1024)",
+        ])
+
+        lifecycleLock.withLock {
+            while !stopRequested { lifecycleChanged.wait(lifecycleLock) }
+        }
+        logger.info("FastCGI responder stopping: no longer accepting")
+        stopAcceptors()
+        socket.close()
+        pool.close()
+        drainRequests()
+        if let acceptFailure = lifecycleLock.withLock({ acceptFailure }) { throw acceptFailure }
+    }
+
+    /// Asks the server to stop (thread-safe, idempotent, returns at once; `run()` does the waiting).
+    /// Active streams learn about it through the handlers they registered with `observeHangup`.
+    public func stop() {
+        requestStop(force: false)
+    }
+
+    /// A snapshot of the server's load, for tests, logs and capacity checks.
+    public var statistics: FastCGIServerStatistics {
+        let workers = pool.snapshot
+        return FastCGIServerStatistics(
+            workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: workers.busy,
+            activeStreams: activeStreams.load(ordering: .relaxed), watchedConnections: monitor.watchedCount,
+            stackHighWaterBytes: probe?.highWaterBytes)
+    }
+
+    // MARK: stopping
+
+    private func requestStop(force: Bool) {
+        let first = lifecycleLock.withLock { () -> Bool in
+            let first = !stopRequested
+            stopRequested = true
+            if force { forceRequested = true }
+            lifecycleChanged.broadcast()
+            return first
+        }
+        if first { monitor.fireAll() }
+    }
+
+    /// First SIGTERM/SIGINT: graceful stop. A second one while stopping skips the grace period.
+    private func signalReceived(_ signo: Int32) {
+        let alreadyStopping = lifecycleLock.withLock { stopRequested }
+        logger.notice("received signal \(signo)\(alreadyStopping ? " again: closing remaining connections now" : "")")
+        requestStop(force: alreadyStopping)
+    }
+
+    private func startAcceptors() throws(FastCGIServerError) {
+        for index in 0..<configuration.acceptorThreads {
+            let acceptor = Acceptor()
+            // Registered before the thread starts so stopAcceptors never misses it.
+            lifecycleLock.withLock { acceptors.append(acceptor) }
+            let spawned = NativeThread.spawn(name: "fcgi-accept-\(index)", stackSize: 256 * 1024) { [self] in
+                self.acceptLoop(acceptor)
+            }
+            switch spawned {
+            case .success(let thread):
+                lifecycleLock.withLock { if !acceptor.exited { acceptor.thread = thread } }
+            case .failure(let error):
+                lifecycleLock.withLock { acceptor.exited = true }
+                if index == 0 {
+                    throw FastCGIServerError(.threadCreationFailed, "cannot start an acceptor thread", errno: error.code)
+                }
+                logger.warning("started only \(index) of \(configuration.acceptorThreads) acceptor threads", metadata: ["errno": "\(error.code)"])
+                return
+            }
+        }
+    }
+
+    /// Wakes acceptors blocked in accept(2) with the wake-up signal until they have all left their loop.
+    /// A signal rather than shutdown(2) on the listening socket: an inherited socket is shared with the
+    /// supervisor (systemd keeps it for the next instance) and must stay intact. The signal is re-sent
+    /// because one delivered just before a thread enters accept(2) is lost.
+    private func stopAcceptors() {
+        let deadline = MonotonicTime.now() + .seconds(2)
+        lifecycleLock.lock()
+        acceptorsMustExit = true
+        while true {
+            let alive = acceptors.filter { !$0.exited }
+            if alive.isEmpty { break }
+            for acceptor in alive {
+                // Only while `exited` is false (checked under the lock the acceptor needs to set it) is
+                // the detached thread guaranteed to exist.
+                if let thread = acceptor.thread { pthread_kill(thread, runjournal_wake_signal()) }
+            }
+            if !(MonotonicTime.now() < deadline) {
+                logger.warning("\(alive.count) acceptor thread(s) did not leave accept(2) in time")
+                break
+            }
+            lifecycleChanged.wait(lifecycleLock, until: MonotonicTime.now() + .milliseconds(20))
+        }
+        lifecycleLock.unlock()
+    }
+
+    /// Waits for in-flight requests for the grace period (less if a second signal forces it), then shuts
+    /// down the connections still open so blocked writes fail and their workers end.
+    private func drainRequests() {
+        let graceEnd = MonotonicTime.now() + configuration.stopGracePeriod
+        while pool.snapshot.threads > 0 {
+            let forced = lifecycleLock.withLock { forceRequested }
+            if forced || !(MonotonicTime.now() < graceEnd) { break }
+            _ = pool.waitUntilAllExited(deadline: min(graceEnd, MonotonicTime.now() + .milliseconds(100)))
+        }
+        guard pool.snapshot.threads > 0 else { return }
+        let open = connections.withLock { connections in
+            for fd in connections.values { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+            return connections.count
+        }
+        logger.notice("stop grace period over: shut down \(open) open connection(s)")
+        if !pool.waitUntilAllExited(deadline: MonotonicTime.now() + .seconds(2)) {
+            logger.warning("\(pool.snapshot.busy) request(s) still running after the stop; their handlers do not return")
+        }
+    }
+
+    // MARK: accepting
+
+    private func acceptLoop(_ acceptor: Acceptor) {
+        defer {
+            lifecycleLock.withLock {
+                acceptor.exited = true
+                lifecycleChanged.broadcast()
+            }
+        }
+        var backoffMilliseconds = 50
+        while !lifecycleLock.withLock({ acceptorsMustExit }) {
+            let connection = FastCGIConnection(listenFD: socket.fd)
+            let error = connection.accept()
+            if error == 0 {
+                backoffMilliseconds = 50
+                dispatch(connection)
+                continue
+            }
+            switch error {
+            case EINTR, ECONNABORTED, EPROTO, EPIPE, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
+                // A signal (the stop wake-up among them) or a connection that died before we got to it.
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                logger.error("cannot accept: out of descriptors or memory; backing off", metadata: [
+                    "errno": "\(error)", "backoffMs": "\(backoffMilliseconds)",
+                    "activeRequests": "\(pool.snapshot.busy)",
+                ])
+                sleep(milliseconds: backoffMilliseconds)
+                backoffMilliseconds = min(backoffMilliseconds * 2, 1000)
+            case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP, 9998, 9999:
+                if lifecycleLock.withLock({ acceptorsMustExit }) { return }
+                let failure = FastCGIServerError(.acceptFailed, "the listening socket failed", errno: error < 9998 ? error : nil)
+                logger.critical("\(failure)")
+                lifecycleLock.withLock { if acceptFailure == nil { acceptFailure = failure } }
+                requestStop(force: false)
+                return
+            default:
+                logger.error("accept failed; retrying", metadata: ["errno": "\(error)"])
+                sleep(milliseconds: backoffMilliseconds)
+                backoffMilliseconds = min(backoffMilliseconds * 2, 1000)
+            }
+        }
+    }
+
+    /// Hands an accepted request to a worker. When no worker can be had the request is answered 503 right
+    /// here: never left waiting for a thread.
+    private func dispatch(_ connection: FastCGIConnection) {
+        let result = pool.dispatch { [self] in self.serve(connection) }
+        guard case .failure(let refusal) = result else { return }
+        let message: String
+        switch refusal {
+        case .atCapacity:
+            message = "the server is handling its maximum of \(maxConcurrent) concurrent requests"
+            logger.warning("request refused: at maxConcurrentRequests", metadata: ["limit": "\(maxConcurrent)"])
+        case .threadUnavailable(let code):
+            message = "the server cannot start another worker thread"
+            logger.error("request refused: pthread_create failed", metadata: ["errno": "\(code)"])
+            sleep(milliseconds: 10)
+        case .closed:
+            message = "the server is stopping"
+        }
+        let response = HTTPResponse.error(
+            503, code: "server_busy", message: message,
+            extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))])
+        send(response, on: connection, method: "GET")
+        connection.finish()
+    }
+
+    // MARK: serving (worker threads)
+
+    private func serve(_ connection: FastCGIConnection) {
+        let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let fd = connection.connectionFD
+        connections.withLock { $0[id] = fd }
+        defer {
+            // Forget the descriptor before libfcgi closes it: a forced stop must never shut down a
+            // reused descriptor number.
+            connections.withLock { _ = $0.removeValue(forKey: id) }
+            connection.finish()
+        }
+
+        let head: RequestDecoder.Head
+        switch RequestDecoder.decodeHead(connection.parameters()) {
+        case .success(let decoded): head = decoded
+        case .failure(let rejection):
+            send(rejection.response, on: connection, method: "GET")
+            return
+        }
+
+        let limit = configuration.maxBodyBytes
+        if let declared = head.declaredLength, declared > limit {
+            send(tooLarge(), on: connection, method: head.method)
+            return
+        }
+        // Without a declared length read one byte past the limit: that byte is the proof it is too large.
+        guard let body = connection.readBody(upTo: head.declaredLength ?? (limit + 1)) else {
+            logger.debug("connection failed while reading the request body", metadata: ["path": "\(head.path)"])
+            return
+        }
+        if body.count > limit {
+            send(tooLarge(), on: connection, method: head.method)
+            return
+        }
+        if let declared = head.declaredLength, body.count < declared {
+            send(RequestDecoder.badRequest("the request body ended after \(body.count) of \(declared) bytes"), on: connection, method: head.method)
+            return
+        }
+
+        let request = HTTPRequest(method: head.method, path: head.path, query: head.queryPairs, headers: head.headers, body: body)
+        let response = handler.handle(request)
+        switch response.body {
+        case .bytes:
+            send(response, on: connection, method: head.method)
+        case .stream(let produce):
+            stream(response, produce, on: connection, path: head.path)
+        }
+    }
+
+    private func tooLarge() -> HTTPResponse {
+        .error(413, code: "payload_too_large", message: "the request body exceeds the limit of \(configuration.maxBodyBytes) bytes")
+    }
+
+    /// Writes a complete response and ends it (the worker then closes the connection in `finish`).
+    private func send(_ response: HTTPResponse, on connection: FastCGIConnection, method: String) {
+        var bytes: [UInt8] = []
+        if case .bytes(let body) = response.body { bytes = body }
+        let hasBody = ResponseHead.allowsBody(response.status)
+        var output = ResponseHead.serialize(
+            status: response.status, headers: response.headers, contentLength: hasBody ? bytes.count : nil,
+            dropped: { [logger] name in logger.warning("dropped an invalid response header", metadata: ["name": "\(name)"]) })
+        if hasBody && method != "HEAD" { output += bytes }
+        if !connection.write(output) || !connection.completeResponse() {
+            logger.debug("client went away before the response was delivered", metadata: ["status": "\(response.status)"])
+        }
+    }
+
+    private func stream(
+        _ response: HTTPResponse, _ produce: @Sendable (any ResponseBodyWriter) throws -> Void,
+        on connection: FastCGIConnection, path: String
+    ) {
+        guard reserveStream() else {
+            let limit = configuration.maxStreams
+            logger.warning("stream refused: at maxStreams", metadata: ["limit": "\(limit)", "path": "\(path)"])
+            send(.error(
+                503, code: "too_many_streams",
+                message: "the server is serving its maximum of \(limit) streams; retry later",
+                extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]), on: connection, method: "GET")
+            return
+        }
+        defer { activeStreams.subtract(1, ordering: .relaxed) }
+
+        let head = ResponseHead.serialize(
+            status: response.status, headers: response.headers, contentLength: nil,
+            dropped: { [logger] name in logger.warning("dropped an invalid response header", metadata: ["name": "\(name)"]) })
+        // Flush the head at once: the client (an EventSource) is "open" only when it has the headers.
+        guard connection.write(head), connection.flush() else { return }
+
+        let writer = FastCGIBodyWriter(connection: connection, monitor: monitor)
+        defer { writer.end() }
+        do {
+            try produce(writer)
+        } catch ResponseWriterError.clientGone {
+            logger.debug("stream client went away", metadata: ["path": "\(path)"])
+        } catch {
+            logger.warning("stream ended with an error", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+        writer.end()
+        connection.completeResponse()
+    }
+
+    private func reserveStream() -> Bool {
+        var current = activeStreams.load(ordering: .relaxed)
+        while current < configuration.maxStreams {
+            let (exchanged, original) = activeStreams.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    // MARK: helpers
+
+    /// Each request and stream holds one descriptor (its connection): raise the soft limit to the hard
+    /// one, and say so when even that is short of the configured concurrency.
+    private func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let needed = rlim_t(maxConcurrent + 64)
+        if limit.rlim_cur < needed {
+            logger.warning("the open-file limit is below what the configured concurrency needs", metadata: [
+                "limit": "\(limit.rlim_cur)", "needed": "\(needed)",
+            ])
+        }
+    }
+
+    private func sleep(milliseconds: Int) {
+        var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        _ = nanosleep(&request, nil)
+    }
+}
+
+/// Load figures of a running `FastCGIServer`: how many threads exist and what they are doing.
+public struct FastCGIServerStatistics: Sendable, Equatable {
+    /// Worker threads alive (busy + idle).
+    public var workerThreads: Int
+    /// Workers parked for reuse (at most `spareWorkerLimit`).
+    public var idleWorkers: Int
+    /// Requests being served, streams included.
+    public var activeRequests: Int
+    /// `.stream` responses running (counted against `maxStreams`).
+    public var activeStreams: Int
+    /// Stream connections the hang-up monitor watches.
+    public var watchedConnections: Int
+    /// Deepest worker stack use seen, when `measuresStackUsage` is on.
+    public var stackHighWaterBytes: Int?
+}

@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the FastCGI responder needs to know before it starts: where to listen and the limits that
+/// protect the process (body size, stream count, thread stacks). The CLI builds one from its flags; tests
+/// build small ones. Defaults are the production values documented in docs/architecture.md.
+public struct FastCGIServerConfiguration: Sendable {
+    /// Where FastCGI connections come from.
+    public enum Listen: Sendable, Equatable, CustomStringConvertible {
+        /// A unix socket created (mode `socketMode`) at `path`; a stale socket file is replaced, a live
+        /// one is an error.
+        case unixSocket(path: String)
+        /// A TCP socket bound to `host:port` (`port` 0 picks a free port, see `FastCGIServer.boundPort`).
+        case tcp(host: String, port: Int)
+        /// The listening socket inherited on file descriptor 0 (spawn-fcgi, systemd `StandardInput=socket`).
+        case inheritedFD0
+
+        public var description: String {
+            switch self {
+            case .unixSocket(let path): return "unix:\(path)"
+            case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case .inheritedFD0: return "inherited fd 0"
+            }
+        }
+    }
+
+    public var listen: Listen
+    /// Largest request body accepted; a larger declared or actual body is answered 413 (`--max-body`).
+    public var maxBodyBytes: Int
+    /// Streaming responses allowed at once; one more is answered 503 + `Retry-After` (`--max-streams`).
+    public var maxStreams: Int
+    /// The `Retry-After` value (seconds) sent with the 503 for a stream over `maxStreams`.
+    public var retryAfterSeconds: Int
+    /// Requests (short and streaming) served at once, i.e. the most worker threads. Nil means
+    /// `maxStreams + 1024`: streams can never starve short requests of a thread. Past it a request is
+    /// answered 503 at once, never left waiting in the listen backlog.
+    public var maxConcurrentRequests: Int?
+    /// Stack size of each worker thread. Small because a stream parks a thread for its whole life; see
+    /// docs/architecture.md for the measured depth and the margin. Enable `measuresStackUsage` to re-measure.
+    public var workerStackSize: Int
+    /// Idle worker threads kept for reuse; a worker finishing while this many are idle exits, so the
+    /// thread count returns to baseline after a burst.
+    public var spareWorkerLimit: Int
+    /// Threads blocked in `FCGX_Accept_r`; each accepted request is handed straight to a worker.
+    public var acceptorThreads: Int
+    /// `listen(2)` backlog for sockets this server creates (the kernel caps it at `net.core.somaxconn`).
+    public var listenBacklog: Int32
+    /// Permission bits of a created unix socket. 0660: the web server must run as the socket's owner or
+    /// group; nobody else may connect (connecting is all it takes to submit requests).
+    public var socketMode: mode_t
+    /// How long `stop()` lets in-flight requests and streams finish before their connections are shut down
+    /// (`--stop-grace`). Streams are told to stop at once through their hangup handlers.
+    public var stopGracePeriod: Duration
+    /// Whether `run()` turns SIGTERM/SIGINT into `stop()` (a second signal forces the stop). Off for servers
+    /// embedded in tests.
+    public var handlesSignals: Bool
+    /// Paints each worker stack and records the deepest use (`FastCGIServer.statistics`). Costs a full
+    /// stack's worth of RSS per thread: a measurement tool, never for production.
+    public var measuresStackUsage: Bool
+
+    public init(
+        listen: Listen,
+        maxBodyBytes: Int = 1 << 20,
+        maxStreams: Int = 10_000,
+        retryAfterSeconds: Int = 5,
+        maxConcurrentRequests: Int? = nil,
+        workerStackSize: Int = 256 * 1024,
+        spareWorkerLimit: Int = 16,
+        acceptorThreads: Int = 2,
+        listenBacklog: Int32 = 4096,
+        socketMode: mode_t = 0o660,
+        stopGracePeriod: Duration = .seconds(5),
+        handlesSignals: Bool = true,
+        measuresStackUsage: Bool = false
+    ) {
+        self.listen = listen
+        self.maxBodyBytes = maxBodyBytes
+        self.maxStreams = maxStreams
+        self.retryAfterSeconds = retryAfterSeconds
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.workerStackSize = workerStackSize
+        self.spareWorkerLimit = spareWorkerLimit
+        self.acceptorThreads = acceptorThreads
+        self.listenBacklog = listenBacklog
+        self.socketMode = socketMode
+        self.stopGracePeriod = stopGracePeriod
+        self.handlesSignals = handlesSignals
+        self.measuresStackUsage = measuresStackUsage
+    }
+
+    /// The request cap actually applied.
+    public var effectiveMaxConcurrentRequests: Int { maxConcurrentRequests ?? (maxStreams + 1024) }
+
+    /// The smallest stack a worker may be given: below this even the transport's own frames do not fit.
+    public static let minimumWorkerStackSize = 64 * 1024
+
+    func validate() throws(FastCGIServerError) {
+        func invalid(_ message: String) -> FastCGIServerError { FastCGIServerError(.invalidConfiguration, message) }
+        guard maxBodyBytes >= 0 else { throw invalid("maxBodyBytes must not be negative (got \(maxBodyBytes))") }
+        guard maxStreams >= 0 else { throw invalid("maxStreams must not be negative (got \(maxStreams))") }
+        guard retryAfterSeconds >= 0 else { throw invalid("retryAfterSeconds must not be negative") }
+        guard effectiveMaxConcurrentRequests >= 1 else { throw invalid("maxConcurrentRequests must be at least 1") }
+        guard workerStackSize >= Self.minimumWorkerStackSize else {
+            throw invalid("workerStackSize must be at least \(Self.minimumWorkerStackSize) bytes (got \(workerStackSize))")
+        }
+        guard spareWorkerLimit >= 0 else { throw invalid("spareWorkerLimit must not be negative") }
+        guard (1...64).contains(acceptorThreads) else { throw invalid("acceptorThreads must be 1...64 (got \(acceptorThreads))") }
+        guard listenBacklog >= 1 else { throw invalid("listenBacklog must be at least 1") }
+        guard stopGracePeriod >= .zero else { throw invalid("stopGracePeriod must not be negative") }
+        if case .tcp(_, let port) = listen, !(0...65535).contains(port) {
+            throw invalid("TCP port must be 0...65535 (got \(port))")
+        }
+        if case .unixSocket(let path) = listen, path.isEmpty {
+            throw invalid("the unix socket path is empty")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Threads that run requests: one thread per request, spawned on demand with a small stack and reused
+/// afterwards. There is no queue: a request either gets a thread at once (an idle one or a new one) or is
+/// refused at once, so nothing ever waits silently in the listen backlog behind parked SSE streams, which
+/// is what a fixed-size pool would do. A finishing worker exits instead of idling when `spareLimit`
+/// workers are already idle, so the thread count falls back to baseline after a burst.
+final class WorkerPool: @unchecked Sendable {
+    // Everything below is guarded by `lock` (hence @unchecked Sendable).
+    private let lock = ConditionLock()
+    private let allExited = Condition()
+    private var idle: [Worker] = []
+    private var threads = 0
+    private var busy = 0
+    private var closed = false
+
+    private let stackSize: Int
+    private let spareLimit: Int
+    private let maxBusy: Int
+    private let probe: StackProbe?
+
+    /// Why a request could not be handed to a worker.
+    enum Refusal: Error {
+        /// `maxBusy` requests are running.
+        case atCapacity
+        /// The system refused a new thread (errno from pthread_create, typically EAGAIN).
+        case threadUnavailable(Int32)
+        /// The pool is shut down.
+        case closed
+    }
+
+    struct Snapshot {
+        var threads: Int
+        var idle: Int
+        var busy: Int
+    }
+
+    init(stackSize: Int, spareLimit: Int, maxBusy: Int, probe: StackProbe?) {
+        self.stackSize = stackSize
+        self.spareLimit = spareLimit
+        self.maxBusy = maxBusy
+        self.probe = probe
+    }
+
+    /// One pooled thread. Its fields are guarded by the pool's lock.
+    private final class Worker: @unchecked Sendable {
+        let wake = Condition()
+        var job: (@Sendable () -> Void)?
+        var mustExit = false
+    }
+
+    /// Runs `job` on an idle worker or a new thread. Never blocks on other requests.
+    func dispatch(_ job: @escaping @Sendable () -> Void) -> Result<Void, Refusal> {
+        lock.lock()
+        if closed {
+            lock.unlock()
+            return .failure(.closed)
+        }
+        if let worker = idle.popLast() {
+            worker.job = job
+            busy += 1
+            worker.wake.signal()
+            lock.unlock()
+            return .success(())
+        }
+        guard busy < maxBusy else {
+            lock.unlock()
+            return .failure(.atCapacity)
+        }
+        threads += 1
+        busy += 1
+        lock.unlock()
+
+        let worker = Worker()
+        let spawned = NativeThread.spawn(name: "fcgi-worker", stackSize: stackSize) { [self] in
+            self.workerLoop(worker, first: job)
+        }
+        if case .failure(let error) = spawned {
+            lock.withLock {
+                threads -= 1
+                busy -= 1
+                if threads == 0 { allExited.broadcast() }
+            }
+            return .failure(.threadUnavailable(error.code))
+        }
+        return .success(())
+    }
+
+    private func workerLoop(_ worker: Worker, first: @escaping @Sendable () -> Void) {
+        let bounds = probe != nil ? StackProbe.currentBounds() : nil
+        if let probe, let bounds { probe.paint(bounds) }
+        var job = first
+        while true {
+            job()
+            if let probe, let bounds { probe.record(bounds) }
+
+            lock.lock()
+            busy -= 1
+            if closed || idle.count >= spareLimit {
+                exitLocked()
+                return
+            }
+            idle.append(worker)
+            while worker.job == nil && !worker.mustExit { worker.wake.wait(lock) }
+            guard let next = worker.job else {
+                exitLocked()
+                return
+            }
+            worker.job = nil
+            lock.unlock()
+            job = next
+        }
+    }
+
+    /// Called with the lock held; releases it.
+    private func exitLocked() {
+        threads -= 1
+        if threads == 0 { allExited.broadcast() }
+        lock.unlock()
+    }
+
+    /// Refuses new work and lets idle workers exit; busy ones exit when their request ends.
+    func close() {
+        lock.withLock {
+            closed = true
+            for worker in idle {
+                worker.mustExit = true
+                worker.wake.signal()
+            }
+            idle.removeAll()
+        }
+    }
+
+    /// Waits until every worker thread has exited or `deadline` passes; true if they all did.
+    func waitUntilAllExited(deadline: MonotonicTime) -> Bool {
+        lock.withLock {
+            while threads > 0 {
+                if !allExited.wait(lock, until: deadline) { return threads == 0 }
+            }
+            return true
+        }
+    }
+
+    var snapshot: Snapshot {
+        lock.withLock { Snapshot(threads: threads, idle: idle.count, busy: busy) }
+    }
+}
