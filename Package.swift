@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "RunJournalTests", dependencies: ["RunJournal"]),
         .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal"]),
         .testTarget(name: "RunsAPITests", dependencies: ["RunsAPI", "RunJournal", "JournalTailer"]),
+        .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"]),
     ],
     swiftLanguageModes: [.v6]

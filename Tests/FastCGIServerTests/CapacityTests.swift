@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+import RunsAPI
+import FastCGIServer
+
+/// The thread model: a thread per request on demand, no queue, back to baseline after a burst.
+@Suite struct CapacityTests {
+    /// Each request waits inside the handler until `width` requests are inside at the same time. With any
+    /// fixed pool narrower than `width` this deadlocks until the handlers' timeout, and the bodies say so.
+    private func barrierHandler(width: Int, inside: Counter) -> ClosureHandler {
+        ClosureHandler { _ in
+            inside.increment()
+            let allThere = inside.wait(forAtLeast: width, timeout: .seconds(30))
+            return .json(200, Array((allThere ? #"{"barrier":"released"}"# : #"{"barrier":"timed out"}"#).utf8))
+        }
+    }
+
+    @Test func servesABurstOf300ConcurrentSlowRequestsAllAtOnce() throws {
+        let inside = Counter()
+        let harness = try ServerHarness(configure: { $0.spareWorkerLimit = 4 }, handler: barrierHandler(width: 300, inside: inside))
+        let urls = (0..<300).map { harness.url("/v1/runs/r\($0)") }
+        let results = try HTTPClient.parallelGET(urls, maxParallel: 300, timeout: .seconds(90))
+        #expect(results.filter { $0.status == 200 }.count == 300)
+        #expect(results.filter { $0.text.contains("released") }.count == 300)
+    }
+
+    @Test func workerThreadsReturnToTheSpareLimitAfterABurst() throws {
+        let inside = Counter()
+        let harness = try ServerHarness(configure: { $0.spareWorkerLimit = 3 }, handler: barrierHandler(width: 60, inside: inside))
+        let baselineTasks = threadCount()
+        let results = try HTTPClient.parallelGET((0..<60).map { harness.url("/x/\($0)") }, maxParallel: 60)
+        #expect(results.allSatisfy { $0.status == 200 && $0.text.contains("released") })
+        #expect(waitUntil(timeout: .seconds(20)) { harness.server.statistics.workerThreads <= 3 })
+        let statistics = harness.server.statistics
+        #expect(statistics.idleWorkers == statistics.workerThreads)
+        #expect(statistics.activeRequests == 0)
+        // The OS agrees (other tests run in parallel, so only roughly): the 60 threads are gone.
+        #expect(waitUntil(timeout: .seconds(20)) { threadCount() < baselineTasks + 30 })
+    }
+
+    @Test func answers503AtOnceWhenEveryAllowedWorkerIsBusy() throws {
+        let release = Gate()
+        let inside = Counter()
+        let harness = try ServerHarness(configure: {
+            $0.maxConcurrentRequests = 1
+            $0.retryAfterSeconds = 3
+        }, handler: ClosureHandler { _ in
+            inside.increment()
+            release.wait(timeout: .seconds(30))
+            return .json(200, Array(#"{"ok":true}"#.utf8))
+        })
+        defer { release.open() }
+        let slow = Thread { _ = try? HTTPClient.request(harness.url("/slow")) }
+        slow.start()
+        #expect(inside.wait(forAtLeast: 1, timeout: .seconds(10)))
+        let refused = try HTTPClient.request(harness.url("/fast"))
+        #expect(refused.status == 503)
+        #expect(refused.errorCode == "server_busy")
+        #expect(refused.header("Retry-After") == "3")
+        release.open()
+        #expect(waitUntil(timeout: .seconds(10)) { harness.server.statistics.activeRequests == 0 })
+        #expect(try HTTPClient.request(harness.url("/fast")).status == 200)
+    }
+
+    @Test func measuresTheDeepestWorkerStackUseWellBelowTheConfiguredSize() throws {
+        let harness = try ServerHarness(configure: { $0.measuresStackUsage = true }, handler: ClosureHandler { request in
+            if request.path.hasSuffix("/events") {
+                return HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream")], body: .stream { writer in
+                    for index in 0..<20 {
+                        try writer.write(Array("id: \(index)\ndata: {\"n\":\(index)}\n\n".utf8))
+                        try writer.flush()
+                    }
+                })
+            }
+            return echoResponse(request)
+        })
+        #expect(try HTTPClient.request("POST", harness.url("/v1/runs?a=1&b=2"), headers: [("Last-Event-ID", "5")],
+                                       body: Array(repeating: 0x41, count: 100_000)).status == 200)
+        let stream = try HTTPStream(harness.url("/v1/runs/a/events"))
+        #expect(stream.waitForEnd(timeout: .seconds(10)))
+        #expect(try HTTPClient.request(harness.url("/v1/runs/%FF")).status == 400)
+        let deepest = try #require(harness.server.statistics.stackHighWaterBytes)
+        print("deepest worker stack use: \(deepest) bytes of \(harness.server.configuration.workerStackSize)")
+        #expect(deepest > 0)
+        #expect(deepest < harness.server.configuration.workerStackSize / 4)
+    }
+
+    private func threadCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+    }
+}

@@ -1,0 +1,158 @@
+import FastCGIServer
+import Foundation
+import Logging
+import RunsAPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An `HTTPHandler` made of a closure, for tests.
+struct ClosureHandler: HTTPHandler {
+    let body: @Sendable (HTTPRequest) -> HTTPResponse
+
+    init(_ body: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+        self.body = body
+    }
+
+    func handle(_ request: HTTPRequest) -> HTTPResponse { body(request) }
+}
+
+/// A one-shot latch: `open()` once, `wait(timeout:)` from any number of threads. The seam tests use
+/// instead of sleeping: a handler parks on a gate the test opens when it has seen what it needed.
+final class Gate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var isOpen = false
+
+    func open() {
+        condition.lock()
+        isOpen = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// True if the gate opened within `timeout`.
+    @discardableResult
+    func wait(timeout: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        while !isOpen {
+            if !condition.wait(until: deadline) { return isOpen }
+        }
+        return true
+    }
+
+    var opened: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return isOpen
+    }
+}
+
+/// A counter shared between handler threads and the test.
+final class Counter: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value = 0
+
+    @discardableResult
+    func increment() -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        value += 1
+        condition.broadcast()
+        return value
+    }
+
+    var current: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return value
+    }
+
+    /// Waits until the value reaches `target`; false on timeout.
+    @discardableResult
+    func wait(forAtLeast target: Int, timeout: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        condition.lock()
+        defer { condition.unlock() }
+        while value < target {
+            if !condition.wait(until: deadline) { return value >= target }
+        }
+        return true
+    }
+}
+
+/// Our `FastCGIServer` running in this process on its own thread, on a unix socket in a fresh temporary
+/// directory, optionally behind a real nginx or lighttpd started from the shipped deploy config.
+final class ServerHarness: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    let socketPath: String
+    let server: FastCGIServer
+    private(set) var web: WebServerFixture?
+    private let finished = Gate()
+    private let lock = NSLock()
+    private var runError: Error?
+
+    init(
+        behind kind: WebServerFixture.Kind? = .nginx,
+        configure: (inout FastCGIServerConfiguration) -> Void = { _ in },
+        handler: any HTTPHandler
+    ) throws {
+        directory = try TemporaryDirectory(prefix: "fcgi")
+        socketPath = directory.file("rj.sock")
+        var configuration = FastCGIServerConfiguration(listen: .unixSocket(path: socketPath))
+        configuration.handlesSignals = false
+        configuration.stopGracePeriod = .seconds(3)
+        configure(&configuration)
+        var logger = Logger(label: "test.fastcgi")
+        logger.logLevel = .warning
+        server = try FastCGIServer(configuration: configuration, handler: handler, logger: logger)
+        let thread = Thread { [server, finished, lock] in
+            do {
+                try server.run()
+            } catch {
+                lock.withLock { self.runError = error }
+            }
+            finished.open()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        if let kind {
+            web = try WebServerFixture.start(kind, socketPath: socketPath)
+        }
+    }
+
+    func url(_ path: String) -> String { web!.url(path) }
+
+    /// Whether `run()` has returned.
+    var hasReturned: Bool { finished.opened }
+
+    /// Waits for `run()` to return; true if it did within `timeout`.
+    @discardableResult
+    func waitForRunToReturn(timeout: Duration) -> Bool { finished.wait(timeout: timeout) }
+
+    var error: Error? { lock.withLock { runError } }
+
+    /// Stops the server and the web server; waits for `run()` to return.
+    func shutdown() {
+        server.stop()
+        _ = finished.wait(timeout: .seconds(15))
+        web?.stop()
+    }
+
+    deinit { shutdown() }
+}
+
+/// The echo handler's view of a request, as JSON the tests can inspect.
+func echoResponse(_ request: HTTPRequest) -> HTTPResponse {
+    let object: [String: Any] = [
+        "method": request.method,
+        "path": request.path,
+        "query": request.query.map { [$0.name, $0.value] },
+        "headers": request.headers,
+        "body": String(decoding: request.body, as: UTF8.self),
+        "bodyLength": request.body.count,
+    ]
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    return .json(200, [UInt8](data))
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+import RunsAPI
+import FastCGIServer
+import Synchronization
+
+/// `.stream` responses (SSE) through the real web servers.
+@Suite struct StreamingTests {
+    private static let sseHeaders: [(name: String, value: String)] = [
+        ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+    ]
+
+    /// A stream that sends `first`, then waits for `gate` (or a hang-up) before sending `second`.
+    private func gatedStream(first: String, second: String, gate: Gate) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
+            try writer.write(Array(first.utf8))
+            try writer.flush()
+            let observation = writer.observeHangup { gate.open() }
+            defer { observation?.cancel() }
+            gate.wait(timeout: .seconds(30))
+            try writer.write(Array(second.utf8))
+            try writer.flush()
+        })
+    }
+
+    @Test(arguments: WebServerFixture.Kind.allCases)
+    func deliversEachFlushedFrameBeforeTheStreamEnds(kind: WebServerFixture.Kind) throws {
+        let gate = Gate()
+        let harness = try ServerHarness(behind: kind, handler: ClosureHandler { _ in
+            gatedStream(first: "id: 1\ndata: one\n\n", second: "id: 2\ndata: two\n\n", gate: gate)
+        })
+        let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
+        // The first frame arrives while the handler is still parked on the gate: nothing buffers it.
+        #expect(stream.read(until: { $0.contains("data: one\n\n") }, timeout: .seconds(10)))
+        #expect(!stream.received.contains("two"))
+        #expect(stream.head.status == 200)
+        #expect(stream.head.header("Content-Type") == "text/event-stream")
+        gate.open()
+        #expect(stream.read(until: { $0.contains("data: two\n\n") }, timeout: .seconds(10)))
+        #expect(stream.waitForEnd(timeout: .seconds(10)))
+    }
+
+    /// nginx closes the upstream connection as soon as its client goes; the hang-up monitor sees that
+    /// while the stream writes nothing. (lighttpd 1.4.69 keeps the backend open until it fails to write
+    /// to the client: see the test below.)
+    @Test func noticesAClientHangUpWhileTheStreamIsIdle() throws {
+        let kind = WebServerFixture.Kind.nginx
+        let hungUp = Gate()
+        let writeAfterHangUp = Mutex<String>("not attempted")
+        let ended = Gate()
+        let harness = try ServerHarness(behind: kind, handler: ClosureHandler { _ in
+            HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
+                defer { ended.open() }
+                try writer.write(Array(": open\n\n".utf8))
+                try writer.flush()
+                let observation = writer.observeHangup { hungUp.open() }
+                defer { observation?.cancel() }
+                // Idle: no heartbeat, nothing written. Only the hang-up monitor can end this wait early.
+                guard hungUp.wait(timeout: .seconds(60)) else { return }
+                do {
+                    // The connection is gone; a write must fail cleanly, not crash or block.
+                    for _ in 0..<64 {
+                        try writer.write([UInt8](repeating: 0x3A, count: 4096))
+                        try writer.flush()
+                    }
+                    writeAfterHangUp.withLock { $0 = "succeeded" }
+                } catch ResponseWriterError.clientGone {
+                    writeAfterHangUp.withLock { $0 = "clientGone" }
+                }
+            })
+        })
+        let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
+        #expect(stream.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
+        let disconnectedAt = ContinuousClock.now
+        stream.disconnect()
+        #expect(hungUp.wait(timeout: .seconds(20)))
+        let noticedAfter = ContinuousClock.now - disconnectedAt
+        #expect(ended.wait(timeout: .seconds(10)))
+        #expect(writeAfterHangUp.withLock { $0 } == "clientGone")
+        // Reported, not asserted: the machine is shared and timing is not what this test pins.
+        print("\(kind): hang-up noticed \(noticedAfter) after the client disconnected")
+        #expect(waitUntil(timeout: .seconds(10)) { harness.server.statistics.activeStreams == 0 })
+        #expect(harness.server.statistics.watchedConnections == 0)
+    }
+
+    @Test func endsAStreamBehindLighttpdAtTheFirstWriteAfterTheClientLeft() throws {
+        let outcome = Mutex<String>("running")
+        let ended = Gate()
+        let harness = try ServerHarness(behind: .lighttpd, handler: ClosureHandler { _ in
+            HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
+                defer { ended.open() }
+                do {
+                    // A heartbeat every 100 ms for at most 60 s, like the API's stream at a short interval.
+                    for _ in 0..<600 {
+                        try writer.write(Array(": beat\n\n".utf8))
+                        try writer.flush()
+                        usleep(100_000)
+                    }
+                    outcome.withLock { $0 = "finished" }
+                } catch ResponseWriterError.clientGone {
+                    outcome.withLock { $0 = "clientGone" }
+                }
+            })
+        })
+        let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
+        #expect(stream.read(until: { $0.contains(": beat") }, timeout: .seconds(10)))
+        stream.disconnect()
+        #expect(ended.wait(timeout: .seconds(30)))
+        #expect(outcome.withLock { $0 } == "clientGone")
+    }
+
+    @Test func refusesAStreamOverMaxStreamsWith503AndRetryAfterWhileShortRequestsStillAnswer() throws {
+        let release = Gate()
+        let started = Counter()
+        let harness = try ServerHarness(configure: {
+            $0.maxStreams = 2
+            $0.retryAfterSeconds = 9
+        }, handler: ClosureHandler { request in
+            if request.path.hasSuffix("/events") {
+                return HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
+                    started.increment()
+                    try writer.write(Array(": open\n\n".utf8))
+                    try writer.flush()
+                    let observation = writer.observeHangup { release.open() }
+                    defer { observation?.cancel() }
+                    release.wait(timeout: .seconds(60))
+                })
+            }
+            return .json(200, Array(#"{"ok":true}"#.utf8))
+        })
+        defer { release.open() }
+        let first = try HTTPStream(harness.url("/v1/runs/a/events"))
+        let second = try HTTPStream(harness.url("/v1/runs/b/events"))
+        #expect(first.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
+        #expect(second.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
+        #expect(harness.server.statistics.activeStreams == 2)
+
+        let refused = try HTTPClient.request(harness.url("/v1/runs/c/events"), headers: [("Accept", "text/event-stream")])
+        #expect(refused.status == 503)
+        #expect(refused.header("Retry-After") == "9")
+        #expect(refused.errorCode == "too_many_streams")
+        #expect(refused.header("Content-Type") == "application/json")
+
+        let short = try HTTPClient.request(harness.url("/v1/runs"))
+        #expect(short.status == 200)
+        #expect(started.current == 2)
+
+        // A slot frees up when a stream ends.
+        first.disconnect()
+        #expect(waitUntil(timeout: .seconds(10)) { harness.server.statistics.activeStreams < 2 })
+    }
+
+    @Test func stopTellsStreamsThroughTheirHangUpHandlersAndRunReturns() throws {
+        let stopped = Counter()
+        let harness = try ServerHarness(configure: { $0.stopGracePeriod = .seconds(20) }, handler: ClosureHandler { _ in
+            HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
+                let told = Gate()
+                let observation = writer.observeHangup { told.open() }
+                defer { observation?.cancel() }
+                try writer.write(Array(": open\n\n".utf8))
+                try writer.flush()
+                guard told.wait(timeout: .seconds(60)) else { return }
+                stopped.increment()
+                // Still writable during the grace period: a stream may say goodbye.
+                try writer.write(Array("event: shutdown\ndata: bye\n\n".utf8))
+                try writer.flush()
+            })
+        })
+        let streams = try (0..<3).map { try HTTPStream(harness.url("/v1/runs/r\($0)/events")) }
+        for stream in streams { #expect(stream.read(until: { $0.contains(": open") }, timeout: .seconds(10))) }
+
+        harness.server.stop()
+        #expect(stopped.wait(forAtLeast: 3, timeout: .seconds(10)))
+        // The grace period is 20 s; run() returns as soon as the streams have ended, well before that.
+        #expect(harness.waitForRunToReturn(timeout: .seconds(15)))
+        #expect(harness.error == nil)
+        for stream in streams {
+            #expect(stream.read(until: { $0.contains("data: bye") }, timeout: .seconds(10)))
+            #expect(stream.waitForEnd(timeout: .seconds(10)))
+        }
+    }
+
+    @Test func shutsDownStreamsThatIgnoreTheStopAfterTheGracePeriod() throws {
+        let ended = Mutex<String>("running")
+        let harness = try ServerHarness(configure: { $0.stopGracePeriod = .milliseconds(300) }, handler: ClosureHandler { _ in
+            HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
+                // Never observes hang-ups; writes a heartbeat now and then, as a careless stream would.
+                do {
+                    for _ in 0..<600 {
+                        try writer.write(Array(": beat\n\n".utf8))
+                        try writer.flush()
+                        usleep(50_000)
+                    }
+                    ended.withLock { $0 = "finished" }
+                } catch ResponseWriterError.clientGone {
+                    ended.withLock { $0 = "clientGone" }
+                }
+            })
+        })
+        let stream = try HTTPStream(harness.url("/v1/runs/r/events"))
+        #expect(stream.read(until: { $0.contains(": beat") }, timeout: .seconds(10)))
+        harness.server.stop()
+        #expect(harness.waitForRunToReturn(timeout: .seconds(15)))
+        #expect(ended.withLock { $0 } == "clientGone")
+    }
+}
