@@ -53,9 +53,11 @@ public final class RunCatalog: Sendable {
     /// Runs newest first (by id, which generated ids make creation order), optionally only those with
     /// `status` (or any terminal status with `terminalOnly`), starting after `cursor` (an id from a previous
     /// page: stable however many runs are created meanwhile).
+    /// `progress`, when given, is called now and then with (journals looked at, journals in the listing), for
+    /// a progress line during a cold scan of a large directory.
     public func list(
         status: RunStatus? = nil, statuses: Set<RunStatus>? = nil, limit: Int, after cursor: RunID? = nil,
-        persist: Bool = true
+        persist: Bool = true, progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws -> Page {
         let wanted = statuses ?? status.map { [$0] }
         let ids = try runIDs().filter { cursor == nil || $0 < cursor! }
@@ -65,7 +67,8 @@ public final class RunCatalog: Sendable {
         var nextCursor: String?
         try cache.withLock { cache in
             try loadIndexIfNeeded(&cache)
-            for id in ids.reversed() {
+            for (index, id) in ids.reversed().enumerated() {
+                if let progress, index & 1023 == 0 { progress(index, ids.count) }
                 guard let summary = try currentSummary(of: id, dirFD: dirFD, cache: &cache) else { continue }
                 if let wanted, !wanted.contains(summary.status) { continue }
                 if page.count == limit {
@@ -80,8 +83,17 @@ public final class RunCatalog: Sendable {
     }
 
     /// Every run's summary (for `stats` and `prune`), refreshing the cache like `list`.
-    public func all() throws -> [RunSummary] {
-        try list(limit: Int.max, persist: true).runs
+    public func all(progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [RunSummary] {
+        try list(limit: Int.max, persist: true, progress: progress).runs
+    }
+
+    /// Drops `ids` from the cache and the persisted index (after their journals were deleted: a listing only
+    /// visits journals that exist, so it would never drop them itself).
+    public func forget(_ ids: [RunID]) throws {
+        try cache.withLock { cache in
+            try loadIndexIfNeeded(&cache)
+            for id in ids where cache.entries.removeValue(forKey: id) != nil { cache.changedSincePersist += 1 }
+        }
     }
 
     /// Writes the index now if anything changed (the CLI calls this before it exits).

@@ -7,6 +7,12 @@ enum CommandRegistry {
         AppendCommand.self,
         ShowCommand.self,
         VerifyCommand.self,
+        TailCommand.self,
+        ReplayCommand.self,
+        LsCommand.self,
+        StopCommand.self,
+        PruneCommand.self,
+        StatsCommand.self,
         ServeCommand.self,
     ]
 }

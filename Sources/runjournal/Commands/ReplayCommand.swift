@@ -1,0 +1,72 @@
+import ArgumentParser
+import RunJournal
+import RunsAPI
+
+/// `runjournal replay (RUN | PATH.jsonl) [--after SEQ] [--format sse|jsonl|text] [--pace max|realtime|xN]`:
+/// a run's stream offline, from its journal file alone — no server, any directory, a copied file will do.
+///
+/// `--format sse` (the default) prints exactly the bytes `GET /v1/runs/:id/events` sends for the same resume
+/// point (its `retry:` frame, then one frame per event; no heartbeats), framed by the same `SSEFrame` code,
+/// so a recorded journal can be fed to an SSE client or diffed against a capture of the server.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a run's events offline from its journal file, optionally at the original pace.",
+        discussion: """
+            The argument is a path when it contains '/' or ends in .jsonl, otherwise a run id in --journal.
+            --pace realtime waits the original gaps between events (from their ts); x10 is ten times faster.
+            Replay stops after the run's terminal event or at the end of what the file holds now.
+            """
+    )
+
+    @OptionGroup var journal: JournalOptions
+    @Argument(help: ArgumentHelp("A run id, or the path of a journal file.", valueName: "run|path.jsonl")) var target: String
+    @Option(help: ArgumentHelp("Only events with seq > SEQ (the resume point, like Last-Event-ID).", valueName: "seq"))
+    var after: Int64 = 0
+    @Option(help: ArgumentHelp("sse | jsonl | text", valueName: "format")) var format: EventFormat = .sse
+    @Option(help: ArgumentHelp("max | realtime | xN (N times faster)", valueName: "pace")) var pace: String = "max"
+    @Option(name: .customLong("retry-ms"), help: "The retry: hint of --format sse, in milliseconds.") var retryMs: Int = 1000
+
+    func validate() throws {
+        guard after >= 0 else { throw ValidationError("--after must be >= 0") }
+        guard retryMs >= 0 else { throw ValidationError("--retry-ms must be >= 0") }
+        guard ReplayPace(parsing: pace) != nil else {
+            throw ValidationError("--pace must be max, realtime or xN with N > 0 (got \(pace))")
+        }
+    }
+
+    func run() throws {
+        let file = try openTarget()
+        var renderer = EventRenderer(format: format, terminal: Terminal.forStandardOutput())
+        if format == .text { renderer.seqDigits = EventRenderer.digits(try JournalTail.read(file).lastSeq) }
+        var pacer = ReplayPacer(pace: ReplayPace(parsing: pace)!, clock: MonotonicPacingClock())
+        let paced = pacer.pace != .max
+        var output = OutputBuffer()
+        output.bytes.append(contentsOf: renderer.header(retryMillis: retryMs))
+        // Like the server's replay: what the file holds when we start (lines appended later are live, not replay).
+        let limit = try file.size()
+        let after = self.after
+        try file.forEachLine(from: try file.offset(afterSeq: after)) { line in
+            guard line.endOffset <= limit else { return false }
+            guard line.seq > after else { return true }
+            if paced { try pacer.wait(forEventAt: line.fields.timestampMillis) { try output.flush() } }
+            let kind = renderer.render(line, into: &output.bytes)
+            try output.flushIfFull()
+            return kind != .terminal
+        }
+        try output.flush()
+    }
+
+    /// A path (contains '/' or ends in .jsonl) or a run id in the journal directory.
+    private func openTarget() throws -> OpenJournal {
+        if target.contains("/") || target.hasSuffix(".jsonl") {
+            do {
+                return try OpenJournal(path: target)
+            } catch let error as JournalError {
+                throw CLIFailure("\(target): \(JournalOptions.reason(error))")
+            }
+        }
+        let id = try JournalOptions.runID(target)
+        return try journal.openStore().openReader(id)
+    }
+}

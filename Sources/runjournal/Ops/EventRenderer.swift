@@ -1,0 +1,127 @@
+import ArgumentParser
+import RunJournal
+import RunsAPI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The output formats of `tail` and `replay`.
+enum EventFormat: String, ExpressibleByArgument, CaseIterable {
+    /// `2026-11-25 01:02:03.456  #12  tool.started  {"name":"search"}`, for people.
+    case text
+    /// The journal lines as stored, for `jq`.
+    case jsonl
+    /// The bytes the server's event stream sends (`SSEFrame`), beginning with its `retry:` frame.
+    case sse
+}
+
+/// What a journal line's type means to a follower, read from its bytes without building a `String` (the
+/// check runs once per line at GB/s).
+enum LineKind {
+    case terminal
+    case lifecycle
+    case other
+
+    private static let runPrefix = Array("run.".utf8)
+    private static let terminalNames = [Array("completed".utf8), Array("failed".utf8), Array("stopped".utf8)]
+
+    static func of(_ type: UnsafeRawBufferPointer) -> LineKind {
+        guard type.count > runPrefix.count, memcmp(type.baseAddress!, runPrefix, runPrefix.count) == 0 else { return .other }
+        let rest = UnsafeRawBufferPointer(rebasing: type[runPrefix.count...])
+        for name in terminalNames where rest.count == name.count && memcmp(rest.baseAddress!, name, name.count) == 0 {
+            return .terminal
+        }
+        return .lifecycle
+    }
+}
+
+/// Turns journal lines into one output format, appending to a byte buffer (no per-line `String`s on the
+/// jsonl and sse paths).
+struct EventRenderer {
+    let format: EventFormat
+    let terminal: Terminal
+    /// Printed before every line (`tail -f --all`: the run id), already padded.
+    var prefix: [UInt8] = []
+    /// Digits the text format pads `#seq` to, so columns line up (the journal's last seq when it was opened).
+    var seqDigits: Int = 1
+
+    init(format: EventFormat, terminal: Terminal) {
+        self.format = format
+        self.terminal = terminal
+    }
+
+    /// The stream's first frame: `retry: <ms>` for sse, nothing otherwise.
+    func header(retryMillis: Int) -> [UInt8] {
+        format == .sse ? SSEFrame.retry(milliseconds: retryMillis) : []
+    }
+
+    /// Appends `line` rendered. Returns the line's kind so callers can stop after a terminal event.
+    @inline(__always)
+    @discardableResult
+    func render(_ line: JournalReader.Line, into out: inout [UInt8]) -> LineKind {
+        let kind = LineKind.of(line.type)
+        switch format {
+        case .sse:
+            SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &out)
+        case .jsonl:
+            if !prefix.isEmpty { appendPrefix(into: &out) }
+            out.append(contentsOf: line.bytes)
+            out.append(0x0A)
+        case .text:
+            renderText(line, kind: kind, into: &out)
+        }
+        return kind
+    }
+
+    private func appendPrefix(into out: inout [UInt8]) {
+        terminal.begin(.magenta, into: &out)
+        out.append(contentsOf: prefix)
+        terminal.end(into: &out)
+    }
+
+    private static let typePrefixCount = #"","type":""#.utf8.count
+
+    private func renderText(_ line: JournalReader.Line, kind: LineKind, into out: inout [UInt8]) {
+        if !prefix.isEmpty { appendPrefix(into: &out) }
+        // `ts` sits right before `","type":"` and is always 24 bytes: print it as `YYYY-MM-DD HH:MM:SS.mmm`.
+        let tsEnd = line.fields.type.lowerBound - Self.typePrefixCount
+        let ts = UnsafeRawBufferPointer(rebasing: line.bytes[(tsEnd - Timestamp.byteCount)..<tsEnd])
+        terminal.begin(.dim, into: &out)
+        out.append(contentsOf: ts[0..<10])
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: ts[11..<23])
+        terminal.end(into: &out)
+        out.append(contentsOf: "  #".utf8)
+        let digits = String(line.seq).utf8
+        out.append(contentsOf: digits)
+        for _ in digits.count..<max(digits.count, seqDigits) { out.append(UInt8(ascii: " ")) }
+        out.append(contentsOf: "  ".utf8)
+        if kind != .other { terminal.begin(Self.style(of: line.type, kind: kind), into: &out) }
+        out.append(contentsOf: line.type)
+        if kind != .other { terminal.end(into: &out) }
+        out.append(contentsOf: "  ".utf8)
+        out.append(contentsOf: line.data)
+        out.append(0x0A)
+    }
+
+    private static func style(of type: UnsafeRawBufferPointer, kind: LineKind) -> Terminal.Style {
+        guard kind == .terminal else { return .cyan }
+        switch type.count {
+        case "run.completed".utf8.count: return .green
+        case "run.failed".utf8.count: return .red
+        default: return .yellow
+        }
+    }
+
+    /// Number of decimal digits of `value` (at least 1).
+    static func digits(_ value: Int64) -> Int {
+        var count = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            count += 1
+        }
+        return count
+    }
+}
