@@ -176,11 +176,16 @@ final class EventStream: @unchecked Sendable {
     }
 
     /// Frames one line (skipping anything at or before the resume point). Returns true if it is terminal.
+    ///
+    /// A line the client does not get to see (it resumed beyond the last seq) still counts for what the
+    /// stream knows of the run: a stop request there starts the grace, and a terminal event there ends the
+    /// stream (the client's reconnect then gets 204), instead of heartbeats forever on an ended run.
     private func send(_ line: JournalReader.Line) throws -> Bool {
-        guard line.seq > resumeAfter else { return false }
-        SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &buffer)
         if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
-        return (try? EventType(line.typeString))?.isTerminal ?? false
+        let terminal = (try? EventType(line.typeString))?.isTerminal ?? false
+        guard line.seq > resumeAfter else { return terminal }
+        SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &buffer)
+        return terminal
     }
 
     private func flush(_ writer: any ResponseBodyWriter) throws {
