@@ -47,7 +47,10 @@ let package = Package(
         ),
         .testTarget(name: "RunJournalTests", dependencies: ["RunJournal"]),
         .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal"]),
-        .testTarget(name: "RunsAPITests", dependencies: ["RunsAPI", "RunJournal", "JournalTailer"]),
+        .testTarget(
+            name: "RunsAPITests",
+            dependencies: ["RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"]),
     ],
