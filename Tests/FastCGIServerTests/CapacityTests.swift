@@ -18,6 +18,7 @@ import FastCGIServer
     @Test func servesABurstOf300ConcurrentSlowRequestsAllAtOnce() throws {
         let inside = Counter()
         let harness = try ServerHarness(configure: { $0.spareWorkerLimit = 4 }, handler: barrierHandler(width: 300, inside: inside))
+        defer { harness.shutdown() }
         let urls = (0..<300).map { harness.url("/v1/runs/r\($0)") }
         let results = try HTTPClient.parallelGET(urls, maxParallel: 300, timeout: .seconds(90))
         #expect(results.filter { $0.status == 200 }.count == 300)
@@ -27,6 +28,7 @@ import FastCGIServer
     @Test func workerThreadsReturnToTheSpareLimitAfterABurst() throws {
         let inside = Counter()
         let harness = try ServerHarness(configure: { $0.spareWorkerLimit = 3 }, handler: barrierHandler(width: 60, inside: inside))
+        defer { harness.shutdown() }
         let baselineTasks = threadCount()
         let results = try HTTPClient.parallelGET((0..<60).map { harness.url("/x/\($0)") }, maxParallel: 60)
         #expect(results.allSatisfy { $0.status == 200 && $0.text.contains("released") })
@@ -49,6 +51,7 @@ import FastCGIServer
             release.wait(timeout: .seconds(30))
             return .json(200, Array(#"{"ok":true}"#.utf8))
         })
+        defer { harness.shutdown() }
         defer { release.open() }
         let slow = Thread { _ = try? HTTPClient.request(harness.url("/slow")) }
         slow.start()
@@ -74,6 +77,7 @@ import FastCGIServer
             }
             return echoResponse(request)
         })
+        defer { harness.shutdown() }
         #expect(try HTTPClient.request("POST", harness.url("/v1/runs?a=1&b=2"), headers: [("Last-Event-ID", "5")],
                                        body: Array(repeating: 0x41, count: 100_000)).status == 200)
         let stream = try HTTPStream(harness.url("/v1/runs/a/events"))

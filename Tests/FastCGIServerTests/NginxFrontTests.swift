@@ -12,6 +12,7 @@ import FastCGIServer
 
     @Test func decodesMethodPathQueryHeadersAndBody() throws {
         let harness = try ServerHarness(handler: ClosureHandler(echoResponse))
+        defer { harness.shutdown() }
         let result = try HTTPClient.request(
             "POST", harness.url("/v1/runs/r%C3%A9sum%C3%A9%2520x/events?after=a+b&n=%2B1&flag"),
             headers: [("Last-Event-ID", "run-1:42"), ("Content-Type", "application/json"), ("X-Trace", "t1")],
@@ -34,6 +35,7 @@ import FastCGIServer
             HTTPResponse(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/runs/abc")],
                          body: .bytes(Array(#"{"id":"abc"}"#.utf8)))
         })
+        defer { harness.shutdown() }
         let result = try HTTPClient.request("POST", harness.url("/v1/runs"), body: [])
         #expect(result.status == 201)
         #expect(result.header("Location") == "/v1/runs/abc")
@@ -48,6 +50,7 @@ import FastCGIServer
             calls.increment()
             return echoResponse(request)
         })
+        defer { harness.shutdown() }
         let result = try HTTPClient.request("POST", harness.url("/v1/runs"), body: [UInt8](repeating: 0x61, count: 5000))
         #expect(result.status == 413)
         #expect(result.errorCode == "payload_too_large")
@@ -64,6 +67,7 @@ import FastCGIServer
             calls.increment()
             return echoResponse(request)
         })
+        defer { harness.shutdown() }
         let result = try HTTPClient.request(harness.url(target))
         #expect(result.status == 400)
         #expect(result.errorCode == "invalid_request")
@@ -78,6 +82,7 @@ import FastCGIServer
             calls.increment()
             return echoResponse(request)
         })
+        defer { harness.shutdown() }
         for target in ["/v1/runs/%zz", "/v1/runs/a%00b"] {
             let result = try HTTPClient.request(harness.url(target))
             #expect(result.status == 400, "\(target)")
@@ -92,6 +97,7 @@ import FastCGIServer
             calls.increment()
             return echoResponse(request)
         })
+        defer { harness.shutdown() }
         let result = try HTTPClient.request("POST", harness.url("/v1/runs"), body: [UInt8](repeating: 0x61, count: (1 << 20) + 1))
         #expect(result.status == 413)
         #expect(result.errorCode == "payload_too_large")
@@ -122,6 +128,7 @@ import FastCGIServer
         let harness = try ServerHarness(handler: ClosureHandler { _ in
             .error(503, code: "custom_busy", message: "busy", extraHeaders: [("Retry-After", "7")])
         })
+        defer { harness.shutdown() }
         for path in ["/v1/runs", "/v1/runs/abc/events"] {
             let result = try HTTPClient.request(harness.url(path))
             #expect(result.status == 503)
@@ -132,6 +139,7 @@ import FastCGIServer
 
     @Test func answersHeadRequestsWithoutABody() throws {
         let harness = try ServerHarness(handler: ClosureHandler { _ in .json(200, Array(#"{"ok":true}"#.utf8)) })
+        defer { harness.shutdown() }
         let result = try HTTPClient.request("HEAD", harness.url("/v1/runs"))
         #expect(result.status == 200)
         #expect(result.body.isEmpty)

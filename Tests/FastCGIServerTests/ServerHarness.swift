@@ -83,15 +83,27 @@ final class Counter: @unchecked Sendable {
 }
 
 /// Our `FastCGIServer` running in this process on its own thread, on a unix socket in a fresh temporary
-/// directory, optionally behind a real nginx or lighttpd started from the shipped deploy config.
+/// directory, optionally behind a real nginx or lighttpd started from the shipped deploy config. Tests
+/// call `shutdown()` in a `defer`: that also keeps the harness alive to the end of the test (Swift may
+/// release an object right after its last use).
 final class ServerHarness: @unchecked Sendable {
     let directory: TemporaryDirectory
     let socketPath: String
     let server: FastCGIServer
     private(set) var web: WebServerFixture?
     private let finished = Gate()
-    private let lock = NSLock()
-    private var runError: Error?
+    private let outcome = RunOutcome()
+
+    /// What `run()` threw; a separate object so the server thread never retains the harness (which
+    /// would keep it, and its web server, alive past the test).
+    private final class RunOutcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: Error?
+        var error: Error? {
+            get { lock.withLock { stored } }
+            set { lock.withLock { stored = newValue } }
+        }
+    }
 
     init(
         behind kind: WebServerFixture.Kind? = .nginx,
@@ -107,11 +119,11 @@ final class ServerHarness: @unchecked Sendable {
         var logger = Logger(label: "test.fastcgi")
         logger.logLevel = .warning
         server = try FastCGIServer(configuration: configuration, handler: handler, logger: logger)
-        let thread = Thread { [server, finished, lock] in
+        let thread = Thread { [server, finished, outcome] in
             do {
                 try server.run()
             } catch {
-                lock.withLock { self.runError = error }
+                outcome.error = error
             }
             finished.open()
         }
@@ -131,7 +143,7 @@ final class ServerHarness: @unchecked Sendable {
     @discardableResult
     func waitForRunToReturn(timeout: Duration) -> Bool { finished.wait(timeout: timeout) }
 
-    var error: Error? { lock.withLock { runError } }
+    var error: Error? { outcome.error }
 
     /// Stops the server and the web server; waits for `run()` to return.
     func shutdown() {

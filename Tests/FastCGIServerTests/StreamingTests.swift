@@ -29,6 +29,7 @@ import Synchronization
         let harness = try ServerHarness(behind: kind, handler: ClosureHandler { _ in
             gatedStream(first: "id: 1\ndata: one\n\n", second: "id: 2\ndata: two\n\n", gate: gate)
         })
+        defer { harness.shutdown() }
         let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
         // The first frame arrives while the handler is still parked on the gate: nothing buffers it.
         #expect(stream.read(until: { $0.contains("data: one\n\n") }, timeout: .seconds(10)))
@@ -69,6 +70,7 @@ import Synchronization
                 }
             })
         })
+        defer { harness.shutdown() }
         let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
         #expect(stream.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
         let disconnectedAt = ContinuousClock.now
@@ -102,6 +104,7 @@ import Synchronization
                 }
             })
         })
+        defer { harness.shutdown() }
         let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
         #expect(stream.read(until: { $0.contains(": beat") }, timeout: .seconds(10)))
         stream.disconnect()
@@ -128,6 +131,7 @@ import Synchronization
             }
             return .json(200, Array(#"{"ok":true}"#.utf8))
         })
+        defer { harness.shutdown() }
         defer { release.open() }
         let first = try HTTPStream(harness.url("/v1/runs/a/events"))
         let second = try HTTPStream(harness.url("/v1/runs/b/events"))
@@ -166,6 +170,7 @@ import Synchronization
                 try writer.flush()
             })
         })
+        defer { harness.shutdown() }
         let streams = try (0..<3).map { try HTTPStream(harness.url("/v1/runs/r\($0)/events")) }
         for stream in streams { #expect(stream.read(until: { $0.contains(": open") }, timeout: .seconds(10))) }
 
@@ -197,6 +202,7 @@ import Synchronization
                 }
             })
         })
+        defer { harness.shutdown() }
         let stream = try HTTPStream(harness.url("/v1/runs/r/events"))
         #expect(stream.read(until: { $0.contains(": beat") }, timeout: .seconds(10)))
         harness.server.stop()
