@@ -15,7 +15,8 @@ struct ReplayCommand: ParsableCommand {
         discussion: """
             The argument is a path when it contains '/' or ends in .jsonl, otherwise a run id in --journal.
             --pace realtime waits the original gaps between events (from their ts); x10 is ten times faster.
-            Replay stops after the run's terminal event or at the end of what the file holds now.
+            Replay stops after the run's terminal event or at the end of what the file holds now. Resuming at
+            or after the terminal event prints nothing in sse format (the server answers 204 No Content).
             """
     )
 
@@ -37,8 +38,11 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let file = try openTarget()
+        let tail = try JournalTail.read(file)
+        // The server answers 204 (no body at all) when a client resumes at or after the terminal event.
+        if format == .sse, tail.lastKind == .terminal, after >= tail.lastSeq { return }
         var renderer = EventRenderer(format: format, terminal: Terminal.forStandardOutput())
-        if format == .text { renderer.seqDigits = EventRenderer.digits(try JournalTail.read(file).lastSeq) }
+        renderer.seqDigits = EventRenderer.digits(tail.lastSeq)
         var pacer = ReplayPacer(pace: ReplayPace(parsing: pace)!, clock: MonotonicPacingClock())
         let paced = pacer.pace != .max
         var output = OutputBuffer()

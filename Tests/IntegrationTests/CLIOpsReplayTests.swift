@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `runjournal replay`: a run's stream offline from its journal file alone, byte for byte what the server
+/// sends.
+@Suite struct CLIOpsReplayTests {
+    /// agent-research-41's stream resumed after seq 3, as the server frames it.
+    static let research41AfterThree = """
+        retry: 1000
+
+        id: 4
+        event: tool.finished
+        data: {"name":"search","ms":840}
+
+        id: 5
+        event: message
+        data: {"role":"assistant","text":"Found 3 papers"}
+
+        id: 6
+        event: run.completed
+        data: {}
+
+
+        """
+
+    @Test func replaysACopiedFileInAnotherDirectoryWithoutAJournalDirectory() throws {
+        let elsewhere = try TemporaryDirectory(prefix: "ops-copy")
+        let copy = elsewhere.file("evidence.jsonl")
+        try FileManager.default.copyItem(atPath: OpsCLI.fixture + "/agent-research-41.jsonl", toPath: copy)
+        // A path argument never touches --journal: point it at nothing to prove it.
+        let result = try OpsCLI.run(["replay", copy, "--after", "3", "--journal", "/nonexistent"], workingDirectory: "/")
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == Self.research41AfterThree)
+
+        // A bare file name ending in .jsonl is a path too (relative to the working directory).
+        let relative = try OpsCLI.run(["replay", "evidence.jsonl", "--after", "3"], workingDirectory: elsewhere.path)
+        #expect(relative.stdout == Self.research41AfterThree, "\(relative)")
+    }
+
+    @Test func replaysARunByIdFromTheJournalDirectory() throws {
+        let result = try OpsCLI.run(["replay", "agent-research-41", "--after", "3", "--journal", OpsCLI.fixture])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == Self.research41AfterThree)
+    }
+
+    @Test func printsTheSameBytesAsTheServersEventStreamForTheSameResumePoint() async throws {
+        let stack = try E2EStack.shared()
+        let journal = stack.journalDirectory
+        let run = "ops-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(try OpsCLI.run(["create", "--journal", journal, "--id", run, "--metadata", #"{"who":"replay test","emoji":"\u00e9\u2603"}"#]).status == 0)
+        for (type, data) in [
+            ("run.started", "{}"), ("tool.started", #"{"name":"search","args":{"q":"a \"quoted\" b","n":[1,2.5e3,null,true]}}"#),
+            ("message", #"{"text":"line1\nline2 \u2028 ünïcødé"}"#), ("run.completed", #"{"ok":true}"#),
+        ] {
+            let appended = try OpsCLI.run(["append", "--journal", journal, run, type, data])
+            #expect(appended.status == 0, "\(appended)")
+        }
+        let copy = try TemporaryDirectory(prefix: "ops-copy")
+        try FileManager.default.copyItem(atPath: "\(journal)/\(run).jsonl", toPath: copy.file("\(run).jsonl"))
+
+        for resume in [0, 2, 5] {
+            let response = try await stack.client(.nginx).get("/v1/runs/\(run)/events", headers: [("Last-Event-ID", String(resume))])
+            // 200 with the stream, or 204 (no body) when resuming at the terminal event: replay matches both.
+            #expect(response.status == (resume == 5 ? 204 : 200))
+            let replay = try OpsCLI.runBytes(["replay", copy.file("\(run).jsonl"), "--after", String(resume)])
+            #expect(replay.status == 0)
+            #expect(replay.stdout == response.body, "resume \(resume): replay \(String(decoding: replay.stdout, as: UTF8.self).debugDescription) server \(response.text.debugDescription)")
+        }
+    }
+
+    @Test func otherFormatsAndTheRetryHint() throws {
+        let jsonl = try OpsCLI.run(["replay", OpsCLI.fixture + "/agent-support-7.jsonl", "--format", "jsonl"])
+        #expect(jsonl.stdout == OpsJournal.text(OpsCLI.fixture, "agent-support-7"))
+
+        let text = try OpsCLI.run(["replay", OpsCLI.fixture + "/agent-support-7.jsonl", "--format", "text", "--after", "4"])
+        #expect(text.stdout == "2026-11-25 10:16:30.000  #5  run.failed  {\"reason\":\"rate limited\"}\n")
+
+        let retry = try OpsCLI.run(["replay", OpsCLI.fixture + "/ingest-batch-9.jsonl", "--retry-ms", "2500", "--after", "4"])
+        #expect(retry.stdout == "retry: 2500\n\n")
+    }
+
+    @Test func resumingAtTheTerminalEventPrintsNothingAsTheServerAnswers204() throws {
+        let ended = try OpsCLI.run(["replay", OpsCLI.fixture + "/agent-support-7.jsonl", "--after", "5"])
+        #expect(ended.status == 0, "\(ended)")
+        #expect(ended.stdout.isEmpty)
+        // A run still going has more to come: the stream opens with its retry frame.
+        let running = try OpsCLI.run(["replay", OpsCLI.fixture + "/ingest-batch-9.jsonl", "--after", "4"])
+        #expect(running.stdout == "retry: 1000\n\n")
+    }
+
+    @Test func stopsAfterTheTerminalEventAndNeverPrintsATornLastLine() throws {
+        let directory = try TemporaryDirectory(prefix: "ops-torn")
+        let original = OpsJournal.text(OpsCLI.fixture, "ingest-batch-9")
+        // A running run whose writer crashed mid-line: the torn tail is not an event.
+        try (original + #"{"seq":5,"ts":"2026-11-25T17:5"#).write(toFile: directory.file("torn.jsonl"), atomically: true, encoding: .utf8)
+        let torn = try OpsCLI.run(["replay", directory.file("torn.jsonl"), "--format", "jsonl"])
+        #expect(torn.status == 0, "\(torn)")
+        #expect(torn.stdout == original)
+    }
+
+    @Test func pacedReplayPrintsTheSameEvents() throws {
+        // Realtime pacing itself is pinned in virtual time (ReplayPacerTests); here: the paced path prints
+        // the same bytes. The fixture run spans 90 s, so x100000 waits about a millisecond in all.
+        let paced = try OpsCLI.run(["replay", OpsCLI.fixture + "/agent-support-7.jsonl", "--pace", "x100000"])
+        let unpaced = try OpsCLI.run(["replay", OpsCLI.fixture + "/agent-support-7.jsonl", "--pace", "max"])
+        #expect(paced.status == 0, "\(paced)")
+        #expect(paced.stdout == unpaced.stdout)
+        #expect(paced.stdout.hasPrefix("retry: 1000\n\nid: 1\nevent: run.created\n"))
+    }
+
+    @Test func aMissingFileOrRunExitsOne() throws {
+        let file = try OpsCLI.run(["replay", "/nonexistent/run.jsonl"])
+        #expect(file.status == 1, "\(file)")
+        #expect(file.stderr == "runjournal: /nonexistent/run.jsonl: No such file or directory\n")
+
+        let run = try OpsCLI.run(["replay", "no-such-run", "--journal", OpsCLI.fixture])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr == "runjournal: run no-such-run not found\n")
+    }
+
+    @Test(arguments: [
+        ["replay"],
+        ["replay", "agent-support-7", "--pace", "fast"],
+        ["replay", "agent-support-7", "--pace", "x0"],
+        ["replay", "agent-support-7", "--format", "html"],
+        ["replay", "agent-support-7", "--after", "-3"],
+        ["replay", "bad id!"],
+    ])
+    func usageErrorsExitTwo(arguments: [String]) throws {
+        let result = try OpsCLI.run(arguments + ["--journal", OpsCLI.fixture])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stdout.isEmpty)
+    }
+}
