@@ -1,28 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The journal line envelope: `{"seq":1,"ts":"…","type":"…","data":…}` + `\n`, keys in exactly this order.
 ///
 /// Writing and scanning live together so the two can never disagree. The scanner checks the fixed envelope
 /// byte by byte and returns where `type` and `data` are; it never decodes JSON, which is what lets readers go
 /// through a journal at memory speed and hand `data` on as a byte slice.
 public enum EventLine {
-    static let seqPrefix = Array(#"{"seq":"#.utf8)
-    static let tsPrefix = Array(#","ts":""#.utf8)
-    static let typePrefix = Array(#"","type":""#.utf8)
-    static let dataPrefix = Array(#"","data":"#.utf8)
+    // The fixed parts of the envelope. StaticStrings, so writing and matching them is a memcpy/memcmp from
+    // constant memory (a `static let` array would cost a lazy-initialization check and a retain per use).
+    static let seqPrefix: StaticString = #"{"seq":"#
+    static let tsPrefix: StaticString = #","ts":""#
+    static let typePrefix: StaticString = #"","type":""#
+    static let dataPrefix: StaticString = #"","data":"#
 
     /// Appends one complete line (with its `\n`). `type` must be valid and `compactData` valid compact JSON.
     public static func append(
         seq: Int64, millis: Int64, type: EventType, compactData: some Collection<UInt8>, to out: inout [UInt8]
     ) {
-        out.append(contentsOf: seqPrefix)
-        out.append(contentsOf: String(seq).utf8)
-        out.append(contentsOf: tsPrefix)
-        Timestamp.append(millis: millis, to: &out)
-        out.append(contentsOf: typePrefix)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.byteCount) { timestamp in
+            Timestamp.write(millis: millis, to: timestamp.baseAddress!)
+            append(seq: seq, timestamp: UnsafeBufferPointer(timestamp), type: type, compactData: compactData, to: &out)
+        }
+    }
+
+    /// Appends one line whose `ts` is already formatted (`Timestamp.byteCount` bytes): a batch shares one
+    /// timestamp, so it is formatted once per batch instead of once per event.
+    static func append(
+        seq: Int64, timestamp: UnsafeBufferPointer<UInt8>, type: EventType, compactData: some Collection<UInt8>,
+        to out: inout [UInt8]
+    ) {
+        appendLiteral(seqPrefix, to: &out)
+        appendDecimal(seq, to: &out)
+        appendLiteral(tsPrefix, to: &out)
+        out.append(contentsOf: timestamp)
+        appendLiteral(typePrefix, to: &out)
         out.append(contentsOf: type.rawValue.utf8)
-        out.append(contentsOf: dataPrefix)
+        appendLiteral(dataPrefix, to: &out)
         out.append(contentsOf: compactData)
         out.append(UInt8(ascii: "}"))
         out.append(0x0A)
+    }
+
+    private static func appendLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// `String(value).utf8` without building a String.
+    private static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var remaining = UInt64(bitPattern: value)  // seqs are positive
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(truncatingIfNeeded: 0x30 + remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
     }
 
     /// Where the fields of one scanned line are, as offsets relative to the start of the line.
@@ -42,14 +78,13 @@ public enum EventLine {
 
     public static func scan(_ line: UnsafeRawBufferPointer, failure: inout String) -> Fields? {
         let count = line.count
+        guard let base = line.baseAddress else { failure = "line does not start with {\"seq\":"; return nil }
         var index = 0
 
-        func expect(_ literal: [UInt8]) -> Bool {
-            guard count - index >= literal.count else { return false }
-            for byte in literal {
-                if line[index] != byte { return false }
-                index += 1
-            }
+        func expect(_ literal: StaticString) -> Bool {
+            let length = literal.utf8CodeUnitCount
+            guard count - index >= length, memcmp(base + index, literal.utf8Start, length) == 0 else { return false }
+            index += length
             return true
         }
 
@@ -68,14 +103,16 @@ public enum EventLine {
         }
         guard expect(tsPrefix) else { failure = "expected ,\"ts\":\" after seq"; return nil }
         guard count - index >= Timestamp.byteCount,
-            let millis = Timestamp.parse(UnsafeRawBufferPointer(rebasing: line[index..<(index + Timestamp.byteCount)]))
+            let millis = Timestamp.parse(UnsafeRawBufferPointer(start: base + index, count: Timestamp.byteCount))
         else { failure = "ts is not YYYY-MM-DDTHH:MM:SS.mmmZ"; return nil }
         index += Timestamp.byteCount
         guard expect(typePrefix) else { failure = "expected \",\"type\":\" after ts"; return nil }
         let typeStart = index
-        while index < count, line[index] != UInt8(ascii: "\"") { index += 1 }
+        // A type is at most 64 bytes; look no further for its closing quote than that.
+        let typeLimit = min(count, typeStart + 65)
+        while index < typeLimit, line[index] != UInt8(ascii: "\"") { index += 1 }
         let typeRange = typeStart..<index
-        guard EventType.isValid(UnsafeRawBufferPointer(rebasing: line[typeRange])) else {
+        guard EventType.isValid(UnsafeRawBufferPointer(start: base + typeStart, count: index - typeStart)) else {
             failure = "type is not a valid event type"; return nil
         }
         guard expect(dataPrefix) else { failure = "expected \",\"data\": after type"; return nil }

@@ -7,10 +7,10 @@ public enum Timestamp {
 
     /// Formats `millis` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public static func format(millis: Int64) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(byteCount)
-        append(millis: millis, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: byteCount) { buffer in
+            write(millis: millis, to: buffer.baseAddress!)
+            return String(decoding: buffer, as: UTF8.self)
+        }
     }
 
     /// The last instant the fixed form can express: 9999-12-31T23:59:59.999Z.
@@ -20,61 +20,72 @@ public enum Timestamp {
     /// five-digit year would not fit the 24-byte form (the year used to be cut to four digits, writing a
     /// wrong date that parses).
     public static func append(millis: Int64, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: byteCount) { buffer in
+            write(millis: millis, to: buffer.baseAddress!)
+            out.append(contentsOf: buffer)
+        }
+    }
+
+    /// Writes exactly `byteCount` bytes at `out`. Formatting into a fixed buffer and appending it in one go
+    /// keeps per-byte array appends (and their uniqueness checks) off the append path.
+    static func write(millis: Int64, to out: UnsafeMutablePointer<UInt8>) {
         let clamped = min(max(0, millis), maxMillis)
         let days = clamped / 86_400_000
-        let msOfDay = clamped % 86_400_000
+        let msOfDay = Int(clamped % 86_400_000)
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        appendDigits(year, width: 4, to: &out)
-        out.append(UInt8(ascii: "-"))
-        appendDigits(month, width: 2, to: &out)
-        out.append(UInt8(ascii: "-"))
-        appendDigits(day, width: 2, to: &out)
-        out.append(UInt8(ascii: "T"))
-        appendDigits(msOfDay / 3_600_000, width: 2, to: &out)
-        out.append(UInt8(ascii: ":"))
-        appendDigits(msOfDay / 60_000 % 60, width: 2, to: &out)
-        out.append(UInt8(ascii: ":"))
-        appendDigits(msOfDay / 1000 % 60, width: 2, to: &out)
-        out.append(UInt8(ascii: "."))
-        appendDigits(msOfDay % 1000, width: 3, to: &out)
-        out.append(UInt8(ascii: "Z"))
+        func two(_ value: Int, at index: Int) {
+            out[index] = UInt8(truncatingIfNeeded: 0x30 + value / 10)
+            out[index + 1] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+        }
+        let yearValue = Int(year)
+        two(yearValue / 100, at: 0)
+        two(yearValue % 100, at: 2)
+        out[4] = UInt8(ascii: "-")
+        two(Int(month), at: 5)
+        out[7] = UInt8(ascii: "-")
+        two(Int(day), at: 8)
+        out[10] = UInt8(ascii: "T")
+        two(msOfDay / 3_600_000, at: 11)
+        out[13] = UInt8(ascii: ":")
+        two(msOfDay / 60_000 % 60, at: 14)
+        out[16] = UInt8(ascii: ":")
+        two(msOfDay / 1000 % 60, at: 17)
+        out[19] = UInt8(ascii: ".")
+        out[20] = UInt8(truncatingIfNeeded: 0x30 + msOfDay % 1000 / 100)
+        two(msOfDay % 100, at: 21)
+        out[23] = UInt8(ascii: "Z")
     }
 
     /// Parses the fixed form; nil for anything else (including a valid RFC 3339 time in another form).
     public static func parse<Bytes: Collection>(_ bytes: Bytes) -> Int64? where Bytes.Element == UInt8 {
         guard bytes.count == byteCount else { return nil }
-        let b = Array(bytes)
-        func number(_ start: Int, _ count: Int) -> Int64? {
+        if let parsed = bytes.withContiguousStorageIfAvailable({ parse(UnsafeRawBufferPointer($0)) }) { return parsed }
+        return Array(bytes).withUnsafeBytes { parse($0) }
+    }
+
+    /// Parses the fixed form from raw bytes: the reader's per-line path, so it allocates nothing.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard bytes.count == byteCount else { return nil }
+        var valid = true
+        func number(_ start: Int, _ count: Int) -> Int64 {
             var value: Int64 = 0
             for index in start..<(start + count) {
-                let digit = b[index] &- UInt8(ascii: "0")
-                guard digit < 10 else { return nil }
-                value = value * 10 + Int64(digit)
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                if digit >= 10 { valid = false }
+                value = value &* 10 &+ Int64(digit)
             }
             return value
         }
-        guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
-            b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."),
-            b[23] == UInt8(ascii: "Z"),
-            let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
-            let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
-            let millis = number(20, 3),
+        let year = number(0, 4), month = number(5, 2), day = number(8, 2)
+        let hour = number(11, 2), minute = number(14, 2), second = number(17, 2), millis = number(20, 3)
+        guard valid, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "."),
+            bytes[23] == UInt8(ascii: "Z"),
             (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
             hour < 24, minute < 60, second < 60
         else { return nil }
         let days = daysSinceEpoch(year: year, month: month, day: day)
         return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
-    }
-
-    private static func appendDigits(_ value: Int64, width: Int, to out: inout [UInt8]) {
-        var divisor: Int64 = 1
-        for _ in 1..<width { divisor *= 10 }
-        var remaining = value
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(remaining / divisor % 10))
-            remaining %= divisor
-            divisor /= 10
-        }
     }
 
     private static func daysInMonth(year: Int64, month: Int64) -> Int64 {
