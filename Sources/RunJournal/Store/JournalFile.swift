@@ -28,6 +28,10 @@ final class JournalFile: @unchecked Sendable {
     private var syncInProgress = false
     /// For fsync=interval: a write happened since the last sync.
     private(set) var isDirty = false
+    /// The last append's line buffer, reused by the next one (only while it is small: a huge batch's buffer
+    /// is not worth holding on to for every open journal).
+    private var writeBuffer: [UInt8] = []
+    private static let keptWriteBufferCapacity = 64 * 1024
 
     struct TailState {
         var size: Int64
@@ -93,13 +97,21 @@ final class JournalFile: @unchecked Sendable {
             guard let events = try decide(needsSummary ? summary : nil, tail.lastSeq, tail.lastType) else { return nil }
             if events.isEmpty { return nil }
 
+            // The line buffer is kept between appends (we hold the lock), so a small append allocates nothing.
             var bytes = [UInt8]()
+            swap(&bytes, &writeBuffer)
+            bytes.removeAll(keepingCapacity: true)
             bytes.reserveCapacity(events.reduce(0) { $0 + $1.data.count + 96 })
+            defer { if bytes.capacity <= Self.keptWriteBufferCapacity { swap(&bytes, &writeBuffer) } }
             let millis = max(clock.nowMillis(), tail.lastMillis)
             var seq = tail.lastSeq
-            for event in events {
-                seq += 1
-                EventLine.append(seq: seq, millis: millis, type: event.type, compactData: event.data, to: &bytes)
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.byteCount) { timestamp in
+                // Every event of a batch gets the same ts: format it once.
+                Timestamp.write(millis: millis, to: timestamp.baseAddress!)
+                for event in events {
+                    seq += 1
+                    EventLine.append(seq: seq, timestamp: UnsafeBufferPointer(timestamp), type: event.type, compactData: event.data, to: &bytes)
+                }
             }
             let startSize = tail.size
             do {
@@ -111,9 +123,8 @@ final class JournalFile: @unchecked Sendable {
             }
             let firstSeq = tail.lastSeq + 1
             tail = TailState(size: startSize + Int64(bytes.count), lastSeq: seq, lastMillis: millis, lastType: events[events.count - 1].type)
-            if var current = summary, current.byteCount == startSize {
-                Self.forEachLine(in: bytes) { line, fields in current.consume(line: line, fields: fields) }
-                summary = current
+            if summary?.byteCount == startSize {
+                Self.forEachLine(in: bytes) { line, fields in summary!.consume(line: line, fields: fields) }
             }
             writtenGeneration += 1
             isDirty = true

@@ -212,10 +212,11 @@ struct OpenFileCache: ~Copyable {
     private var tick: UInt64 = 0
 
     mutating func get(_ id: RunID) -> JournalFile? {
-        guard let entry = files[id] else { return nil }
+        // One hash lookup per append: find the entry once and touch it in place.
+        guard let index = files.index(forKey: id) else { return nil }
         tick += 1
-        files[id] = (entry.file, tick)
-        return entry.file
+        files.values[index].tick = tick
+        return files.values[index].file
     }
 
     mutating func put(_ file: JournalFile, limit: Int) {
