@@ -77,6 +77,29 @@ struct SummaryTests {
         for store in stores { #expect(try store.summary(of: id) == expected) }
     }
 
+    @Test("lifecycle types are recognized by their bytes, and nothing else is")
+    func lifecycleTypeRecognition() {
+        let lifecycle: [EventType] = [.created, .started, .waiting, .stopRequested, .completed, .failed, .stopped]
+        for type in lifecycle {
+            #expect(Array(type.rawValue.utf8).withUnsafeBytes { RunSummary.lifecycleType($0) } == type)
+        }
+        for other in ["run.foo", "run.create", "run.createdx", "run.", "run", "step", "run.completed2", "xun.completed", "run-completed"] {
+            #expect(Array(other.utf8).withUnsafeBytes { RunSummary.lifecycleType($0) } == nil, "\(other)")
+        }
+    }
+
+    @Test("a custom type that looks like a lifecycle type counts as an ordinary event")
+    func lookalikeTypes() throws {
+        let store = try makeStore(directory, clock: clock)
+        try store.create(id: id)
+        try store.append(id, [try event("run.completion"), try event("run.failed.retry")])
+        let summary = try makeStore(directory).summary(of: id)
+        #expect(summary.status == .running)
+        #expect(summary.lastType == "run.failed.retry")
+        try store.append(id, [try event("run.stopped")])
+        #expect(try store.summary(of: id).status == .stopped)
+    }
+
     @Test("the summary accounts for exactly the complete lines' bytes")
     func byteCount() throws {
         let store = try makeStore(directory, clock: clock)

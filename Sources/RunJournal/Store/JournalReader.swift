@@ -120,7 +120,11 @@ public struct JournalReader {
             if lineSeq <= seq { low = lineStart } else { high = lineStart }
         }
         var answer: Int64?
-        let end = try forEachLine(from: low) { (line: Line) throws -> Bool in
+        // What is left is at most 64 KiB plus the line that ends it: read it in chunks of about that size
+        // rather than the streaming chunk size (this runs on every resume).
+        var scanner = self
+        scanner.chunkSize = min(chunkSize, 80 * 1024)
+        let end = try scanner.forEachLine(from: low) { (line: Line) throws -> Bool in
             if line.seq > seq { answer = line.offset; return false }
             return true
         }
