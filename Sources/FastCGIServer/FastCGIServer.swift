@@ -321,7 +321,7 @@ public final class FastCGIServer: Sendable {
             return
         }
         // Without a declared length read one byte past the limit: that byte is the proof it is too large.
-        guard let body = connection.readBody(upTo: head.declaredLength ?? (limit + 1)) else {
+        guard let body = connection.readBody(upTo: head.declaredLength ?? (limit + 1), expected: head.declaredLength) else {
             logger.debug("connection failed while reading the request body", metadata: ["path": "\(head.path)"])
             return
         }

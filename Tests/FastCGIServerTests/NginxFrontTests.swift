@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import RunsAPI
 import FastCGIServer
+import Synchronization
 
 /// Requests through a real nginx running the shipped deploy/nginx.conf, answered by our server in this
 /// process.
@@ -28,6 +29,23 @@ import FastCGIServer
         #expect(headers["content-length"] == "14")
         #expect(headers["x-trace"] == "t1")
         #expect(seen["body"] as? String == #"{"type":"log"}"#)
+    }
+
+    /// A stream keeps its request for its whole life: a bodiless GET must not carry a body buffer sized
+    /// for the largest allowed body.
+    @Test func allocatesNoBodyBufferForABodilessRequest() throws {
+        let capacities = Mutex<[Int]>([])
+        let harness = try ServerHarness(handler: ClosureHandler { request in
+            capacities.withLock { $0.append(request.body.capacity) }
+            return echoResponse(request)
+        })
+        defer { harness.shutdown() }
+        #expect(try HTTPClient.request(harness.url("/v1/runs/a/events")).status == 200)
+        #expect(try HTTPClient.request("POST", harness.url("/v1/runs"), body: Array(repeating: 0x41, count: 100)).status == 200)
+        let seen = capacities.withLock { $0 }
+        #expect(seen.count == 2)
+        #expect(seen.first == 0)
+        #expect(seen.last.map { $0 >= 100 && $0 < 4096 } == true)
     }
 
     @Test func passesStatusHeadersAndBodyOfTheResponseThrough() throws {

@@ -72,20 +72,23 @@ final class FastCGIConnection: @unchecked Sendable {
     }
 
     /// Reads up to `count` body bytes; fewer means end of body. Nil if the connection failed.
-    func readBody(upTo count: Int) -> [UInt8]? {
+    /// `expected` (a declared Content-Length) sizes the buffer up front; otherwise it grows as bytes
+    /// arrive, so a bodiless GET allocates nothing (a stream keeps its request, and with it this buffer,
+    /// for its whole life).
+    func readBody(upTo count: Int, expected: Int?) -> [UInt8]? {
         guard let input = raw.pointee.`in` else { return nil }
-        var bytes = [UInt8](repeating: 0, count: count)
-        var total = 0
-        while total < count {
-            let chunk = Int32(min(count - total, 1 << 20))
-            let read = bytes.withUnsafeMutableBytes { buffer in
-                FCGX_GetStr(buffer.baseAddress!.advanced(by: total).assumingMemoryBound(to: CChar.self), chunk, input)
+        var bytes: [UInt8] = []
+        if let expected { bytes.reserveCapacity(min(expected, count)) }
+        let chunkSize = 8192
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: chunkSize) { chunk in
+            while bytes.count < count {
+                let wanted = Int32(min(count - bytes.count, chunkSize))
+                let read = FCGX_GetStr(chunk.baseAddress!, wanted, input)
+                if read <= 0 { break }
+                chunk.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0.prefix(Int(read))) }
             }
-            if read <= 0 { break }
-            total += Int(read)
         }
         guard FCGX_GetError(input) == 0 else { return nil }
-        bytes.removeSubrange(total...)
         return bytes
     }
 
