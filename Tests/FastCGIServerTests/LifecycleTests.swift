@@ -86,7 +86,8 @@ import Glibc
         }
     }
 
-    @Test func explainsWhenFdZeroIsNotAListeningSocket() throws {
+    /// One test for both cases: they share the process's fd 0 and must not run concurrently.
+    @Test func servesTheListeningSocketInheritedOnFdZeroAndExplainsWhenThereIsNone() throws {
         // The test runner's stdin is a terminal, /dev/null or a pipe: never a listening socket.
         do {
             _ = try FastCGIServer(configuration: configuration(.inheritedFD0), handler: ClosureHandler(echoResponse), logger: logger)
@@ -95,6 +96,42 @@ import Glibc
             #expect(error.kind == .noInheritedSocket)
             #expect(error.description.contains("--socket"))
         }
+
+        // What spawn-fcgi and systemd (StandardInput=socket) do: the listening socket is fd 0.
+        let directory = try TemporaryDirectory(prefix: "fd0")
+        let path = directory.file("rj.sock")
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = try UnixAddress(path: path)
+        #expect(address.bind(listener) == 0)
+        #expect(listen(listener, 16) == 0)
+        let savedStdin = dup(0)
+        #expect(dup2(listener, 0) == 0)
+        close(listener)
+        defer {
+            dup2(savedStdin, 0)
+            close(savedStdin)
+        }
+
+        let server = try FastCGIServer(configuration: configuration(.inheritedFD0), handler: ClosureHandler(echoResponse), logger: logger)
+        let returned = Gate()
+        let thread = Thread {
+            try? server.run()
+            returned.open()
+        }
+        thread.start()
+        let nginx = try WebServerFixture.start(.nginx, socketPath: path)
+        defer { nginx.stop() }
+        let result = try HTTPClient.request(nginx.url("/v1/runs/inherited?x=1"))
+        #expect(result.status == 200)
+        #expect((result.json as? [String: Any])?["path"] as? String == "/v1/runs/inherited")
+        server.stop()
+        #expect(returned.wait(timeout: .seconds(15)))
+        // The inherited socket belongs to the supervisor: still open and listening after the stop.
+        var accepting: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        #expect(getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0)
+        #expect(accepting == 1)
+        #expect(FileManager.default.fileExists(atPath: path))
     }
 
     @Test func removesItsSocketFileWhenItStops() throws {

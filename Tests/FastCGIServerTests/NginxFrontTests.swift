@@ -4,15 +4,17 @@ import RunsAPI
 import FastCGIServer
 import Synchronization
 
-/// Requests through a real nginx running the shipped deploy/nginx.conf, answered by our server in this
+/// Requests through a real nginx running the shipped deploy/nginx.conf (decoding also through lighttpd and
+/// deploy/lighttpd.conf), answered by our server in this
 /// process.
 @Suite struct NginxFrontTests {
     private func echo(_ result: HTTPResult) throws -> [String: Any] {
         try #require(result.json as? [String: Any], "not JSON: \(result.text)")
     }
 
-    @Test func decodesMethodPathQueryHeadersAndBody() throws {
-        let harness = try ServerHarness(handler: ClosureHandler(echoResponse))
+    @Test(arguments: WebServerFixture.Kind.allCases)
+    func decodesMethodPathQueryHeadersAndBody(kind: WebServerFixture.Kind) throws {
+        let harness = try ServerHarness(behind: kind, handler: ClosureHandler(echoResponse))
         defer { harness.shutdown() }
         let result = try HTTPClient.request(
             "POST", harness.url("/v1/runs/r%C3%A9sum%C3%A9%2520x/events?after=a+b&n=%2B1&flag"),
