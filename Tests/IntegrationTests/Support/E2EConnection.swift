@@ -68,7 +68,12 @@ final class E2EConnection: @unchecked Sendable {
         }
         var request = Array("\(method) ".utf8) + rawTarget + Array(" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n".utf8)
         for (name, value) in headers { request += Array("\(name): \(value)\r\n".utf8) }
-        if let body { request += Array("Content-Length: \(body.count)\r\n".utf8) }
+        if let body {
+            request += Array("Content-Length: \(body.count)\r\n".utf8)
+        } else if ["POST", "PUT", "PATCH"].contains(method) {
+            // As browsers do: lighttpd answers a body-less POST without a length 411.
+            request += Array("Content-Length: 0\r\n".utf8)
+        }
         request += Array("\r\n".utf8)
         if let body { request += body }
         guard writeAll(request) else {

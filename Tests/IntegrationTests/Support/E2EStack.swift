@@ -17,6 +17,7 @@ final class E2EStack: @unchecked Sendable {
     let socketPath: String
     let responder: RunJournalProcess
     private let servers: [Kind: WebServerFixture]
+    private let retained = Mutex<[AnyObject & Sendable]>([])
 
     /// Starts `runjournal serve --journal <journal> --socket <dir>/rj.sock <flags>` and the web servers
     /// `kinds` in front of it. `journalDirectory` defaults to a fresh `<dir>/journal`; give one to run
@@ -57,6 +58,12 @@ final class E2EStack: @unchecked Sendable {
 
     var pid: pid_t { responder.pid }
 
+    /// Keeps `object` (say, the temporary directory holding a journal given to `init`) alive as long as
+    /// the stack.
+    func retain(_ object: AnyObject & Sendable) {
+        retained.withLock { $0.append(object) }
+    }
+
     /// The responder's log (stderr), for failure messages.
     var log: String { responder.stderr }
 
@@ -75,12 +82,17 @@ final class E2EStack: @unchecked Sendable {
     /// stopped when the test process exits). Only for tests that do not stop it or depend on what other
     /// tests do to its journal directory.
     static func shared(_ flags: [String] = []) throws -> E2EStack {
-        let key = flags.joined(separator: " ")
+        try shared(named: "flags: " + flags.joined(separator: " ")) { try E2EStack(flags) }
+    }
+
+    /// The stack `make` starts, shared by every test that asks for `name` (started once, on first use,
+    /// stopped when the test process exits).
+    static func shared(named name: String, _ make: () throws -> E2EStack) throws -> E2EStack {
         // Started under the lock: two tests asking at once must get the same stack, not two.
         let result = sharedStacks.withLock { stacks in
-            if let existing = stacks[key] { return existing }
-            let started = Result<E2EStack, any Error> { try E2EStack(flags) }
-            stacks[key] = started
+            if let existing = stacks[name] { return existing }
+            let started = Result<E2EStack, any Error> { try make() }
+            stacks[name] = started
             if stacks.count == 1 {
                 atexit { E2EStack.stopSharedStacks() }
             }
