@@ -34,16 +34,19 @@ enum StoreCLI {
         let process = Process()
         let scratch: String
 
-        init(_ arguments: [String], stdin: [UInt8]?, environment: [String: String], workingDirectory: String?) throws {
-            guard access(StoreCLI.binary, X_OK) == 0 else {
-                throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: StoreCLI.binary])
+        init(
+            _ arguments: [String], stdin: [UInt8]?, environment: [String: String], workingDirectory: String?,
+            executable: String = StoreCLI.binary
+        ) throws {
+            guard access(executable, X_OK) == 0 else {
+                throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: executable])
             }
             scratch = NSTemporaryDirectory() + "/runjournal-cli-" + UUID().uuidString
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: scratch + "/in", contents: Data(stdin ?? []))
             _ = FileManager.default.createFile(atPath: scratch + "/out", contents: nil)
             _ = FileManager.default.createFile(atPath: scratch + "/err", contents: nil)
-            process.executableURL = URL(fileURLWithPath: StoreCLI.binary)
+            process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
             var env = ProcessInfo.processInfo.environment
             env["RUNJOURNAL_DIR"] = nil
@@ -74,9 +77,13 @@ enum StoreCLI {
 
     @discardableResult
     static func run(
-        _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], workingDirectory: String? = nil
+        _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], workingDirectory: String? = nil,
+        executable: String = binary
     ) throws -> Result {
-        try start(arguments, stdin: stdin.map { Array($0.utf8) }, environment: environment, workingDirectory: workingDirectory).wait()
+        try Child(
+            arguments, stdin: stdin.map { Array($0.utf8) }, environment: environment, workingDirectory: workingDirectory,
+            executable: executable
+        ).wait()
     }
 }
 
@@ -358,6 +365,29 @@ struct CLIStoreTests {
                 #expect(result.stderrLines.count == 1, "\(result)")
             }
         }
+    }
+
+    @Test(
+        "a write cut short by the file size limit leaves no partial line behind",
+        .enabled(if: access("/usr/bin/prlimit", X_OK) == 0, "needs prlimit (util-linux)"))
+    func shortWriteIsUndone() throws {
+        try makeRun()
+        try cli(["append", "r1", "run.started"])
+        let before = dir.snapshot()
+        let size = try #require(before["r1.jsonl"]).count
+        // RLIMIT_FSIZE lets the first write(2) through up to the limit and fails the next with EFBIG: a real
+        // torn write. SIGXFSZ is ignored (and stays ignored across exec) so the error reaches the store.
+        let text = String(repeating: "x", count: 300)
+        let result = try StoreCLI.run(
+            [
+                "-c", #"trap "" XFSZ; exec /usr/bin/prlimit --fsize=$0 -- "$@""#, String(size + 40),
+                StoreCLI.binary, "append", "--journal", dir.journal, "r1", "step", #"{"text":"\#(text)"}"#,
+            ], executable: "/bin/sh")
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderrLines == ["runjournal: write \(dir.path("r1")): File too large"], "\(result)")
+        #expect(dir.snapshot() == before)
+        #expect(try cli(["append", "r1", "step"]).stdout == "3\n")
+        #expect(try cli(["verify"]).status == 0)
     }
 
     @Test("a missing journal directory fails with exit 1 and one line, creating nothing")

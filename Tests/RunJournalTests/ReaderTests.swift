@@ -153,6 +153,39 @@ struct ReaderTests {
         #expect(try journal.offset(afterSeq: 4) == starts[4])
     }
 
+    @Test("tiny read chunks split lines at every possible position and the reader still yields each line once")
+    func tinyChunks() throws {
+        let directory = TemporaryDirectory("chunks")
+        let store = try makeStore(directory)
+        let id = runID("c")
+        try store.create(id: id)
+        for index in 0..<40 {
+            try store.append(id, [try event("e", #"{"s":"\#(String(repeating: "x", count: (index * 13) % 97))"}"#)])
+        }
+        let path = store.path(of: id)
+        appendText(path, #"{"seq":42,"ts":"2026"#)  // and a torn tail to hold back
+        let starts = [Int64(0)] + readBytes(path).enumerated().filter { $0.element == 0x0A }.map { Int64($0.offset + 1) }
+        let journal = try OpenJournal(path: path)
+        for chunkSize in [1, 2, 3, 7, 16, 63, 64, 65, 100, 127, 128, 129, 200, 4096] {
+            var reader = journal.reader
+            reader.chunkSize = chunkSize
+            var seqs: [Int64] = []
+            var offsets: [Int64] = []
+            let end = try reader.forEachLine(from: 0) { line in
+                seqs.append(line.seq)
+                offsets.append(line.offset)
+                return true
+            }
+            #expect(seqs == Array(1...41), "chunk \(chunkSize)")
+            #expect(offsets == Array(starts.prefix(41)), "chunk \(chunkSize)")
+            #expect(end == starts[41], "chunk \(chunkSize)")
+            for seq in [0, 1, 20, 40, 41, 42] as [Int64] {
+                let expected = seq >= 41 ? starts[41] : starts[Int(seq)]
+                #expect(try reader.offset(afterSeq: seq, fileSize: try journal.size()) == expected, "chunk \(chunkSize) seq \(seq)")
+            }
+        }
+    }
+
     @Test("a reader sees lines appended after it was opened")
     func seesGrowth() throws {
         let directory = TemporaryDirectory("grow")

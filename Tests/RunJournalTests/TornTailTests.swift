@@ -91,6 +91,23 @@ struct TornTailTests {
         #expect(summary.status == .completed)
     }
 
+    @Test(
+        "a torn tail after a last line longer than the tail window is still found and cut",
+        arguments: [70_000, 300_000, 1_500_000])
+    func tornTailAfterLongLine(length: Int) throws {
+        let writer = try makeStore(directory, clock: clock)
+        try writer.create(id: id)
+        try writer.append(id, [try event("big", "\"" + String(repeating: "z", count: length) + "\"")])
+        let good = readBytes(writer.path(of: id))
+        appendText(writer.path(of: id), #"{"seq":3,"ts":"2026-11-25T01:02:03.456Z","ty"#)
+
+        let fresh = try makeStore(directory, clock: clock)
+        #expect(try fresh.append(id, [try event("after")]) == 3...3)
+        #expect(Array(readBytes(fresh.path(of: id)).prefix(good.count)) == good)
+        #expect(try JournalVerifier.verify(path: fresh.path(of: id)).isClean)
+        #expect(try fresh.summary(of: id).lastSeq == 3)
+    }
+
     @Test("a journal that is only a torn first line cannot be appended to")
     func onlyTornLine() throws {
         let store = try makeStore(directory, clock: clock)
