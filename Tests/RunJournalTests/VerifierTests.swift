@@ -98,6 +98,20 @@ struct VerifierTests {
         #expect(report.problems == [.init(line: 2, reason: "run.created after the first line")])
     }
 
+    @Test("run.stop_requested may appear only once")
+    func stopRequestedTwice() throws {
+        let report = try verify([created, line(2, t, "run.stop_requested"), line(3, t, "log"), line(4, t, "run.stop_requested")])
+        #expect(report.problems == [.init(line: 4, reason: "run.stop_requested again (first at line 2)")])
+    }
+
+    @Test(
+        "run.created data must be {\"metadata\":{…}}",
+        arguments: ["{}", #"{"metadata":[]}"#, #"{"metadata":{},"x":1}"#, #"{"meta":{}}"#, "null", #"{"metadata":"x"}"#])
+    func createdData(data: String) throws {
+        let report = try verify([line(1, t, "run.created", data), line(2, t, "a")])
+        #expect(report.problems == [.init(line: 1, reason: #"run.created data is not {"metadata":{…}}"#)])
+    }
+
     @Test("an empty file is not a journal")
     func emptyFile() throws {
         let report = try verify([])

@@ -27,8 +27,9 @@ public enum JournalVerifier {
     }
 
     /// Checks `path`: envelope and key order, `data` valid compact JSON, seqs contiguous from 1, `ts`
-    /// non-decreasing, `run.created` first and only first, at most one terminal event and it is last, and the
-    /// file ends in `\n`. Stops collecting after `maxProblems`.
+    /// non-decreasing, `run.created` first and only first with data `{"metadata":{…}}`, `run.stop_requested`
+    /// at most once, at most one terminal event and it is last, and the file ends in `\n`. Stops collecting
+    /// after `maxProblems`.
     public static func verify(path: String, maxProblems: Int = 100) throws -> Report {
         let journal = try OpenJournal(path: path)
         return try verify(journal, maxProblems: maxProblems)
@@ -39,6 +40,7 @@ public enum JournalVerifier {
         var expectedSeq: Int64 = 1
         var lastMillis: Int64 = 0
         var terminalLine: Int?
+        var stopRequestLine: Int?
         var lineNumber = 0
         var offset: Int64 = 0
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -76,6 +78,13 @@ public enum JournalVerifier {
                         if (lineNumber == 1) != (type == EventType.created.rawValue) {
                             problem(lineNumber == 1 ? "first event is \(type), not run.created" : "run.created after the first line")
                         }
+                        if type == EventType.created.rawValue, !Self.isCreatedData(data) {
+                            problem(#"run.created data is not {"metadata":{…}}"#)
+                        }
+                        if type == EventType.stopRequested.rawValue {
+                            if let stopRequestLine { problem("run.stop_requested again (first at line \(stopRequestLine))") }
+                            stopRequestLine = stopRequestLine ?? lineNumber
+                        }
                         if let terminalLine { problem("event after the terminal event at line \(terminalLine)") }
                         if let eventType = try? EventType(type), eventType.isTerminal, terminalLine == nil {
                             terminalLine = lineNumber
@@ -105,6 +114,14 @@ public enum JournalVerifier {
             problem("no complete line (a journal starts with run.created)")
         }
         return report
+    }
+
+    /// Whether `data` is exactly `{"metadata":<object>}`, the only shape create writes.
+    static func isCreatedData(_ data: [UInt8]) -> Bool {
+        guard let members = try? JSONObjectReader.members(of: data[...]), members.count == 1,
+            members[0].key == "metadata", members[0].value.first == UInt8(ascii: "{")
+        else { return false }
+        return true
     }
 
     /// Verifies `path` and, when its only defect is (or also includes) a torn tail, truncates the tail under
