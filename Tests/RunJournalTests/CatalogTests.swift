@@ -175,6 +175,24 @@ struct CatalogTests {
         #expect(ids(try RunCatalog(directory: directory.path).list(limit: 10)) == [added[0], runs[2], runs[0]])
     }
 
+    @Test("a deleted run's entry leaves the persisted index")
+    func deletedRunLeavesIndex() throws {
+        let runs = try createRuns(4)
+        let catalog = RunCatalog(directory: directory.path)
+        _ = try catalog.list(limit: 10)
+        catalog.flushIndex()
+        #expect(readText(directory.file(".runs.index")).contains(runs[0].rawValue))
+        try removeFile(store.path(of: runs[0]))
+        // Even a listing that stops after one run: the directory read already says which runs exist.
+        #expect(ids(try catalog.list(limit: 1)) == [runs[3]])
+        _ = try createRuns(1)  // something changed, so the index is written again
+        _ = try catalog.list(limit: 10)
+        catalog.flushIndex()
+        let index = readText(directory.file(".runs.index"))
+        #expect(!index.contains(runs[0].rawValue))
+        #expect(index.split(separator: "\n").count == 5)
+    }
+
     @Test("only <valid-id>.jsonl files are runs")
     func onlyJournalsAreRuns() throws {
         let runs = try createRuns(2)

@@ -60,13 +60,15 @@ public final class RunCatalog: Sendable {
         persist: Bool = true, progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws -> Page {
         let wanted = statuses ?? status.map { [$0] }
-        let ids = try runIDs().filter { cursor == nil || $0 < cursor! }
+        let allIDs = try runIDs()
+        let ids = cursor.map { cursor in allIDs.filter { $0 < cursor } } ?? allIDs
         let dirFD = try Sys.open(directory, O_RDONLY | O_DIRECTORY)
         defer { close(dirFD) }
         var page: [RunSummary] = []
         var nextCursor: String?
         try cache.withLock { cache in
             try loadIndexIfNeeded(&cache)
+            Self.forgetVanished(&cache, present: allIDs)
             for (index, id) in ids.reversed().enumerated() {
                 if let progress, index & 1023 == 0 { progress(index, ids.count) }
                 guard let summary = try currentSummary(of: id, dirFD: dirFD, cache: &cache) else { continue }
@@ -94,6 +96,18 @@ public final class RunCatalog: Sendable {
             try loadIndexIfNeeded(&cache)
             for id in ids where cache.entries.removeValue(forKey: id) != nil { cache.changedSincePersist += 1 }
         }
+    }
+
+    /// Drops cached runs whose journals are gone, however they went (`forget` covers this process's own
+    /// prune; another process's prune, or an `rm`, is only seen here), so neither the cache nor the persisted
+    /// index keeps them forever. A listing that stops early never visits them, so this goes by the directory
+    /// read, and only when there are more cached runs than journals, which is cheap to check.
+    static func forgetVanished(_ cache: inout Cache, present: [RunID]) {
+        guard cache.entries.count > present.count else { return }
+        let existing = Set(present)
+        let before = cache.entries.count
+        cache.entries = cache.entries.filter { existing.contains($0.key) }
+        cache.changedSincePersist += before - cache.entries.count
     }
 
     /// Writes the index now if anything changed (the CLI calls this before it exits).
