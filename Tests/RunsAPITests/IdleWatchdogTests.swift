@@ -120,10 +120,10 @@ struct IdleWatchdogTests {
         // No failure at 300 s: the re-check under the lock saw the event at 299.999 s.
         #expect(api.journalTypes(id) == ["run.created", "progress", "run.failed"])
         #expect(frames.events.map(\.eventType) == ["run.created", "progress", "run.failed"])
-        #expect(frames.events[1].atMillis == api.at(310), "the event arrives when the follower shows it")
+        #expect(frames.events[safe: 1]?.atMillis == api.at(310), "the event arrives when the follower shows it")
         // The next deadline counts from the late event.
-        #expect(frames.events[2].atMillis == api.at(599.999))
-        #expect(frames.events[2].dataText == Self.idleFailure)
+        #expect(frames.events[safe: 2]?.atMillis == api.at(599.999))
+        #expect(frames.events[safe: 2]?.dataText == Self.idleFailure)
     }
 
     @Test("an event appended exactly at the deadline wins over the watchdog")
@@ -182,6 +182,21 @@ struct LifecyclePolicyTests {
         #expect(api.journalTypes(id) == ["run.created", "progress", "run.failed"])
     }
 
+    @Test("a run that started waiting just before the deadline is not failed by the decision under the lock")
+    func waitingJustBeforeDeadlineIsNotFailed() throws {
+        let api = try APIHarness()
+        let id = try api.createRun("r1")
+        let policy = api.context.lifecycle
+        let stale = try api.store.summary(of: id)
+        api.clock.advance(to: api.at(299.999))
+        try api.append(id, "run.waiting")
+        api.clock.advance(to: api.at(3600))
+        #expect(policy.nextDeadline(stale) == api.at(300), "the stale view says it is due")
+        let appended = try api.store.appendIf(id) { fresh in policy.overdueEvents(fresh, now: api.clock.nowMillis()) }
+        #expect(appended == nil)
+        #expect(api.journalTypes(id) == ["run.created", "run.waiting"])
+    }
+
     @Test("deadlines: idle from max(last event, start), none while waiting, none with the watchdog off, none when terminal")
     func deadlines() throws {
         let api = try APIHarness()
@@ -218,13 +233,17 @@ struct LifecyclePolicyTests {
         #expect(policy.overdueEvents(summary, now: api.at(309.999)) == nil)
         let failure = try #require(policy.overdueEvents(summary, now: api.at(310)))
         #expect(failure.map(\.type) == [.failed])
-        #expect(String(decoding: failure[0].data, as: UTF8.self) == #"{"reason":"idle_timeout","idle_seconds":300}"#)
+        #expect(String(decoding: failure.first?.data ?? [], as: UTF8.self) == #"{"reason":"idle_timeout","idle_seconds":300}"#)
+
+        var waiting = summary
+        waiting.lastType = "run.waiting"
+        #expect(policy.overdueEvents(waiting, now: api.at(10_000)) == nil, "a waiting run is never idle")
 
         summary.stopRequested = true
         summary.stopRequestedAtMillis = api.at(20)
         #expect(policy.overdueEvents(summary, now: api.at(49.999)) == nil)
         let stop = try #require(policy.overdueEvents(summary, now: api.at(50)))
         #expect(stop.map(\.type) == [.stopped])
-        #expect(String(decoding: stop[0].data, as: UTF8.self) == #"{"reason":"stop_grace_elapsed"}"#)
+        #expect(String(decoding: stop.first?.data ?? [], as: UTF8.self) == #"{"reason":"stop_grace_elapsed"}"#)
     }
 }

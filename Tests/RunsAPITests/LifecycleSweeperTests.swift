@@ -22,8 +22,8 @@ struct LifecycleSweeperTests {
         #expect(sweeper.sweepOnce() == [id])
         let lines = api.journal(id)
         #expect(lines.map(\.type) == ["run.created", "run.failed"])
-        #expect(String(decoding: lines[1].data, as: UTF8.self) == #"{"reason":"idle_timeout","idle_seconds":300}"#)
-        #expect(lines[1].ts == Timestamp.format(millis: api.at(300)))
+        #expect(String(decoding: lines[safe: 1]?.data ?? [], as: UTF8.self) == #"{"reason":"idle_timeout","idle_seconds":300}"#)
+        #expect(lines[safe: 1]?.ts == Timestamp.format(millis: api.at(300)))
         // Later passes leave the failed run alone.
         api.clock.advance(to: api.at(900))
         #expect(sweeper.sweepOnce().isEmpty)
@@ -111,6 +111,29 @@ struct LifecycleSweeperTests {
         #expect(api.journalTypes(late) == ["run.created"])
     }
 
+    @Test("an event appended after the sweeper listed the runs prevents the failure (decided under the lock)",
+          arguments: ["progress", "run.waiting"])
+    func eventAfterListingWins(type: String) throws {
+        let directory = TemporaryDirectory("sweep")
+        let clock = VirtualClock()
+        let start = clock.nowMillis()
+        let producer = try JournalStore(directory: directory.path, fsyncPolicy: .never, clock: clock, logger: .quietForTests)
+        let id = try producer.create(id: try RunID("r1")).id
+        // The sweeper reads "now" right after listing the runs: that is where another writer's event lands.
+        let sweeperClock = HookedClock(clock)
+        let store = try JournalStore(directory: directory.path, fsyncPolicy: .never, clock: clock, logger: .quietForTests)
+        let context = RunsContext(
+            store: store, configuration: RunsAPIConfiguration(startedAtMillis: start), follower: DirectFollower(),
+            clock: sweeperClock, logger: .quietForTests)
+        let sweeper = LifecycleSweeper(context: context, intervalSeconds: 1)
+        clock.advance(to: start + 300_000)
+        sweeperClock.onNextRead {
+            _ = try? producer.append(id, [NewEvent(type: try! EventType(type), compactData: Array("{}".utf8))])
+        }
+        #expect(sweeper.sweepOnce().isEmpty)
+        #expect(journalFields(directory.file("r1.jsonl")).map(\.type) == ["run.created", type])
+    }
+
     @Test("two sweepers with their own stores on one directory, racing on threads, never double-append")
     func concurrentSweepersNeverDoubleAppend() throws {
         let directory = TemporaryDirectory("sweep")
@@ -147,6 +170,28 @@ struct LifecycleSweeperTests {
             let types = journalFields(directory.file("\(id).jsonl")).map(\.type)
             #expect(types == ["run.created", "run.failed"], "\(id)")
         }
+    }
+}
+
+/// A clock that runs a one-shot action the next time someone reads it: the seam for "something happens right
+/// after the code under test looked at the list and before it decides".
+final class HookedClock: WallClock {
+    private let base: any WallClock
+    private let pending = Mutex<[@Sendable () -> Void]>([])
+
+    init(_ base: any WallClock) { self.base = base }
+
+    func onNextRead(_ action: @escaping @Sendable () -> Void) {
+        pending.withLock { $0.append(action) }
+    }
+
+    func nowMillis() -> Int64 {
+        let actions = pending.withLock { actions -> [@Sendable () -> Void] in
+            defer { actions.removeAll() }
+            return actions
+        }
+        for action in actions { action() }
+        return base.nowMillis()
     }
 }
 

@@ -16,9 +16,9 @@ struct StopGraceTests {
         let writer = api.runStream("r1")
         let events = writer.frames.events
         #expect(events.map(\.eventType) == ["run.created", "run.started", "run.stop_requested", "run.stopped"])
-        #expect(events[2].atMillis == api.at(10))
-        #expect(events[3].atMillis == api.at(40))
-        #expect(events[3].dataText == #"{"reason":"stop_grace_elapsed"}"#)
+        #expect(events[safe: 2]?.atMillis == api.at(10))
+        #expect(events[safe: 3]?.atMillis == api.at(40))
+        #expect(events[safe: 3]?.dataText == #"{"reason":"stop_grace_elapsed"}"#)
         #expect(writer.unflushedBytes == 0)
         #expect(api.clock.nowMillis() == api.at(40))
         let stopped = api.journal(id).filter { $0.type == "run.stopped" }

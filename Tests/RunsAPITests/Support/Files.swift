@@ -58,3 +58,11 @@ struct JournalLineFields {
 func journalFields(_ path: String) -> [JournalLineFields] {
     journalLineBytes(path).map(JournalLineFields.init)
 }
+
+extension Array {
+    /// The element at `index`, or nil: lets an expectation about "the third frame" fail instead of crashing
+    /// the whole test process when a buggy stream sent fewer.
+    subscript(safe index: Int) -> Element? {
+        indices.contains(index) ? self[index] : nil
+    }
+}

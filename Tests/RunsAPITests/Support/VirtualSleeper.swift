@@ -1,5 +1,6 @@
 import RunsAPI
 import Synchronization
+import Testing
 
 /// A `StreamSleeper` that never sleeps: it drives a `VirtualClock` instead.
 ///
