@@ -93,6 +93,20 @@ enum E2EProc {
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }
     }
 
+    /// Context switches of all of the process's threads (voluntary + involuntary, from
+    /// /proc/PID/task/*/status): how often any thread woke up. A thread that polls wakes on every tick.
+    static func contextSwitches(_ pid: pid_t) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var total = 0
+        for task in tasks {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { continue }
+            for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+                total += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+            }
+        }
+        return total
+    }
+
     /// /proc/PID/io as numbers (`rchar`, `syscr`, `read_bytes`, …).
     static func io(_ pid: pid_t) -> [String: Int] {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8) else { return [:] }
