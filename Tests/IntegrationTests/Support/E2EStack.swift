@@ -74,6 +74,18 @@ final class E2EStack: @unchecked Sendable {
         return responder.stop()
     }
 
+    /// Removes every directory the stack made (its own, the web servers', retained ones); after `stop()`.
+    private func removeDirectories() {
+        for server in servers.values { server.directory.remove() }
+        for object in retained.withLock({ $0 }) { (object as? TemporaryDirectory)?.remove() }
+        directory.remove()
+    }
+
+    deinit {
+        stop()
+        removeDirectories()
+    }
+
     // MARK: shared stacks
 
     private static let sharedStacks = Mutex<[String: Result<E2EStack, any Error>]>([:])
@@ -112,7 +124,7 @@ final class E2EStack: @unchecked Sendable {
         }
         for stack in stacks {
             stack.stop()
-            stack.directory.remove()
+            stack.removeDirectories()
         }
     }
 }
