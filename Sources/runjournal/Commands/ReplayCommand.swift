@@ -46,7 +46,7 @@ struct ReplayCommand: ParsableCommand {
         var pacer = ReplayPacer(pace: ReplayPace(parsing: pace)!, clock: MonotonicPacingClock())
         let paced = pacer.pace != .max
         var output = OutputBuffer()
-        output.bytes.append(contentsOf: renderer.header(retryMillis: retryMs))
+        try output.append(renderer.header(retryMillis: retryMs))
         // Like the server's replay: what the file holds when we start (lines appended later are live, not replay).
         let limit = try file.size()
         let after = self.after
@@ -54,7 +54,7 @@ struct ReplayCommand: ParsableCommand {
             guard line.endOffset <= limit else { return false }
             guard line.seq > after else { return true }
             if paced { try pacer.wait(forEventAt: line.fields.timestampMillis) { try output.flush() } }
-            let kind = renderer.render(line, into: &output.bytes)
+            let kind = try renderer.render(line, into: &output)
             try output.flushIfFull()
             return kind != .terminal
         }

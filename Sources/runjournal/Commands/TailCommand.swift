@@ -57,7 +57,7 @@ struct TailCommand: ParsableCommand {
         var renderer = EventRenderer(format: format, terminal: terminal)
         if format == .text { renderer.seqDigits = EventRenderer.digits(try JournalTail.read(journalFile).lastSeq) }
         var output = OutputBuffer()
-        output.bytes.append(contentsOf: renderer.header(retryMillis: retryMs))
+        try output.append(renderer.header(retryMillis: retryMs))
 
         // Replay: everything complete in the file now.
         var end = try journalFile.offset(afterSeq: after)
@@ -65,7 +65,7 @@ struct TailCommand: ParsableCommand {
         let after = self.after
         end = try journalFile.forEachLine(from: end) { line in
             guard line.seq > after else { return true }
-            ended = renderer.render(line, into: &output.bytes) == .terminal
+            ended = try renderer.render(line, into: &output) == .terminal
             try output.flushIfFull()
             return !ended
         }
@@ -101,7 +101,7 @@ struct TailCommand: ParsableCommand {
                     try bytes.withUnsafeBytes { raw in
                         try JournalReader.forEachLine(in: raw, offset: offset, path: journalFile.path) { line in
                             guard line.seq > after else { return true }
-                            ended = renderer.render(line, into: &output.bytes) == .terminal
+                            ended = try renderer.render(line, into: &output) == .terminal
                             return !ended
                         }
                     }

@@ -186,7 +186,7 @@ final class DirectoryFollower {
                 var ended = false
                 try bytes.withUnsafeBytes { raw in
                     try JournalReader.forEachLine(in: raw, offset: offset, path: entry.path) { line in
-                        ended = entry.renderer.render(line, into: &output.bytes) == .terminal
+                        ended = try entry.renderer.render(line, into: &output) == .terminal
                         return !ended
                     }
                 }

@@ -36,8 +36,8 @@ enum LineKind {
     }
 }
 
-/// Turns journal lines into one output format, appending to a byte buffer (no per-line `String`s on the
-/// jsonl and sse paths).
+/// Turns journal lines into one output format, appending to an `OutputBuffer` (no per-line allocation on
+/// any path; the sse frame is written by `SSEFrame.writeEvent`, the server's own framing code).
 struct EventRenderer {
     let format: EventFormat
     let terminal: Terminal
@@ -59,50 +59,51 @@ struct EventRenderer {
     /// Appends `line` rendered. Returns the line's kind so callers can stop after a terminal event.
     @inline(__always)
     @discardableResult
-    func render(_ line: JournalReader.Line, into out: inout [UInt8]) -> LineKind {
+    func render(_ line: JournalReader.Line, into out: inout OutputBuffer) throws -> LineKind {
         let kind = LineKind.of(line.type)
         switch format {
         case .sse:
-            SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &out)
+            let type = line.type, data = line.data
+            try out.withSpace(SSEFrame.eventByteCount(seq: line.seq, type: type, data: data)) { destination in
+                SSEFrame.writeEvent(seq: line.seq, type: type, data: data, to: destination)
+            }
         case .jsonl:
-            if !prefix.isEmpty { appendPrefix(into: &out) }
-            out.append(contentsOf: line.bytes)
-            out.append(0x0A)
+            if !prefix.isEmpty { try appendPrefix(into: &out) }
+            try out.append(line.bytes)
+            try out.append(byte: 0x0A)
         case .text:
-            renderText(line, kind: kind, into: &out)
+            try renderText(line, kind: kind, into: &out)
         }
         return kind
     }
 
-    private func appendPrefix(into out: inout [UInt8]) {
-        terminal.begin(.magenta, into: &out)
-        out.append(contentsOf: prefix)
-        terminal.end(into: &out)
+    private func appendPrefix(into out: inout OutputBuffer) throws {
+        try terminal.begin(.magenta, into: &out)
+        try out.append(prefix)
+        try terminal.end(into: &out)
     }
 
     private static let typePrefixCount = #"","type":""#.utf8.count
 
-    private func renderText(_ line: JournalReader.Line, kind: LineKind, into out: inout [UInt8]) {
-        if !prefix.isEmpty { appendPrefix(into: &out) }
+    private func renderText(_ line: JournalReader.Line, kind: LineKind, into out: inout OutputBuffer) throws {
+        if !prefix.isEmpty { try appendPrefix(into: &out) }
         // `ts` sits right before `","type":"` and is always 24 bytes: print it as `YYYY-MM-DD HH:MM:SS.mmm`.
         let tsEnd = line.fields.type.lowerBound - Self.typePrefixCount
         let ts = UnsafeRawBufferPointer(rebasing: line.bytes[(tsEnd - Timestamp.byteCount)..<tsEnd])
-        terminal.begin(.dim, into: &out)
-        out.append(contentsOf: ts[0..<10])
-        out.append(UInt8(ascii: " "))
-        out.append(contentsOf: ts[11..<23])
-        terminal.end(into: &out)
-        out.append(contentsOf: "  #".utf8)
-        let digits = String(line.seq).utf8
-        out.append(contentsOf: digits)
-        for _ in digits.count..<max(digits.count, seqDigits) { out.append(UInt8(ascii: " ")) }
-        out.append(contentsOf: "  ".utf8)
-        if kind != .other { terminal.begin(Self.style(of: line.type, kind: kind), into: &out) }
-        out.append(contentsOf: line.type)
-        if kind != .other { terminal.end(into: &out) }
-        out.append(contentsOf: "  ".utf8)
-        out.append(contentsOf: line.data)
-        out.append(0x0A)
+        try terminal.begin(.dim, into: &out)
+        try out.append(UnsafeRawBufferPointer(rebasing: ts[0..<10]))
+        try out.append(byte: UInt8(ascii: " "))
+        try out.append(UnsafeRawBufferPointer(rebasing: ts[11..<23]))
+        try terminal.end(into: &out)
+        try out.append("  #" as StaticString)
+        try out.append(decimal: line.seq, paddedTo: seqDigits)
+        try out.append("  " as StaticString)
+        if kind != .other { try terminal.begin(Self.style(of: line.type, kind: kind), into: &out) }
+        try out.append(line.type)
+        if kind != .other { try terminal.end(into: &out) }
+        try out.append("  " as StaticString)
+        try out.append(line.data)
+        try out.append(byte: 0x0A)
     }
 
     private static func style(of type: UnsafeRawBufferPointer, kind: LineKind) -> Terminal.Style {
@@ -114,10 +115,10 @@ struct EventRenderer {
         }
     }
 
-    /// Number of decimal digits of `value` (at least 1).
+    /// Characters of `value` in decimal, the sign included.
     static func digits(_ value: Int64) -> Int {
-        var count = 1
-        var rest = value
+        var count = value < 0 ? 2 : 1
+        var rest = value.magnitude
         while rest >= 10 {
             rest /= 10
             count += 1

@@ -32,12 +32,12 @@ struct Terminal {
         colours ? style.rawValue + text + "\u{1B}[0m" : text
     }
 
-    func begin(_ style: Style, into out: inout [UInt8]) {
-        if colours { out.append(contentsOf: style.rawValue.utf8) }
+    func begin(_ style: Style, into out: inout OutputBuffer) throws {
+        if colours { try out.append(style.rawValue) }
     }
 
-    func end(into out: inout [UInt8]) {
-        if colours { out.append(contentsOf: Terminal.reset) }
+    func end(into out: inout OutputBuffer) throws {
+        if colours { try out.append(Terminal.reset) }
     }
 
     /// The style of a run status in tables.
