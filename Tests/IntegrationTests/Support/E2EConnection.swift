@@ -10,8 +10,9 @@ import Glibc
 /// request targets must reach the web server exactly as written (curl normalizes `/../`). Every request
 /// says `Connection: close`, so a response ends when the server closes the connection; a chunked body is
 /// decoded as it arrives, so a Server-Sent Events stream can be read frame by frame while it is open.
-/// Not thread-safe: one test thread drives it (and `pumpAll` drives many at once with one `poll`).
+/// Not thread-safe: one test drives it (and `pumpAll` drives many at once, one `poll` per round).
 final class E2EConnection: @unchecked Sendable {
+    /// The request could not be sent (no listener, a reset while writing).
     struct ConnectError: Error, CustomStringConvertible {
         let description: String
     }
@@ -41,7 +42,8 @@ final class E2EConnection: @unchecked Sendable {
     }
 
     /// Connects to 127.0.0.1:`port` and sends the request. `target` is sent verbatim (no normalization,
-    /// no escaping); `Host`, `Connection: close` and, with a body, `Content-Length` are added.
+    /// no escaping); `Host`, `Connection: close` and `Content-Length` (for a body, and 0 on a body-less
+    /// POST, PUT or PATCH) are added.
     convenience init(port: Int, method: String = "GET", target: String, headers: [(String, String)] = [], body: [UInt8]? = nil) throws {
         try self.init(port: port, method: method, rawTarget: Array(target.utf8), headers: headers, body: body)
     }

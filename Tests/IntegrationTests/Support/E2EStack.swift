@@ -133,6 +133,7 @@ final class E2EStack: @unchecked Sendable {
 struct E2EClient: Sendable {
     let port: Int
 
+    /// The server did not end its response (close the connection) within the timeout.
     struct IncompleteResponse: Error, CustomStringConvertible {
         let description: String
     }
