@@ -111,14 +111,15 @@ import Synchronization
         #expect(calls.current == 0)
     }
 
-    @Test func nginxRefusesBodiesOverOneMebibyteWithTheAPIErrorShape() throws {
+    @Test(arguments: ["/v1/runs", "/v1/runs/abc/events"])
+    func nginxRefusesBodiesOverOneMebibyteWithTheAPIErrorShape(path: String) throws {
         let calls = Counter()
         let harness = try ServerHarness(configure: { $0.maxBodyBytes = 4 << 20 }, handler: ClosureHandler { request in
             calls.increment()
             return echoResponse(request)
         })
         defer { harness.shutdown() }
-        let result = try HTTPClient.request("POST", harness.url("/v1/runs"), body: [UInt8](repeating: 0x61, count: (1 << 20) + 1))
+        let result = try HTTPClient.request("POST", harness.url(path), body: [UInt8](repeating: 0x61, count: (1 << 20) + 1))
         #expect(result.status == 413)
         #expect(result.errorCode == "payload_too_large")
         #expect(result.header("Content-Type") == "application/json")
