@@ -250,8 +250,3 @@ struct LifecycleTests {
         #expect(try JournalVerifier.verify(path: store.path(of: id)).isClean)
     }
 }
-
-final class Box<Value>: @unchecked Sendable {
-    var value: Value
-    init(_ value: Value) { self.value = value }
-}

@@ -150,6 +150,12 @@ func readSeqs(_ journal: OpenJournal, from offset: Int64 = 0) throws -> (seqs: [
     return (seqs, end)
 }
 
+/// A mutable value a non-escaping or locked closure can write to.
+final class Box<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// Runs `body(index)` on `count` real threads at once and waits for all of them.
 func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     let done = DispatchGroup()
