@@ -132,8 +132,11 @@ enum TimeText {
 
     /// `2026-11-25 08:00:00` (UTC, the journal's zone).
     static func dateTime(_ millis: Int64) -> String {
-        let text = Array(Timestamp.format(millis: millis).utf8)
-        return String(decoding: text[0..<10], as: UTF8.self) + " " + String(decoding: text[11..<19], as: UTF8.self)
+        var text: [UInt8] = []
+        text.reserveCapacity(Timestamp.byteCount)
+        Timestamp.append(millis: millis, to: &text)
+        text[10] = UInt8(ascii: " ")
+        return String(decoding: text[0..<19], as: UTF8.self)
     }
 
     /// A coarse age: `45s`, `12m`, `5h`, `3d` (floored, one unit; negative ages — clock skew — show as `0s`).
