@@ -14,6 +14,7 @@ Only the Python standard library; the generated journals follow docs/journal-for
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,14 +34,29 @@ def line(seq, millis, type_, data):
     return '{"seq":%d,"ts":"%s","type":"%s","data":%s}\n' % (seq, ts(millis), type_, data)
 
 
-def timed(command, repeat, stdout=subprocess.DEVNULL):
-    """Wall-clock seconds of each of `repeat` runs of `command`."""
-    times = []
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command, repeat, stdout=subprocess.DEVNULL, env=None):
+    """(wall-clock seconds, CPU seconds of the child: user + system) of each of `repeat` runs of `command`.
+
+    The machine is shared: wall time includes waiting for a core while other work runs, the child's CPU
+    time does not, so it is the steadier measure of what the command costs."""
+    runs = []
     for _ in range(repeat):
+        cpu = children_cpu()
         start = time.perf_counter()
-        subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, check=True)
-        times.append(time.perf_counter() - start)
-    return times
+        subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, check=True, env=env)
+        runs.append((time.perf_counter() - start, children_cpu() - cpu))
+    return runs
+
+
+def summary(runs):
+    walls = [wall for wall, _ in runs]
+    cpus = [cpu for _, cpu in runs]
+    return min(walls), statistics.median(walls), statistics.median(cpus)
 
 
 def make_replay_journal(path, events):
@@ -74,13 +90,13 @@ def bench_replay(binary, work, events):
     results = {}
     for fmt in ["sse", "jsonl", "text"]:
         with open(os.devnull, "w") as null:
-            times = timed([binary, "replay", path, "--format", fmt], 7, stdout=null)
-        out = subprocess.run([binary, "replay", path, "--format", fmt], stdout=subprocess.PIPE, check=True).stdout
-        best, median = min(times), statistics.median(times)
-        results[fmt] = (best, median, len(out))
-        print(f"replay --format {fmt:5}: {events:,} events, journal {size/1e6:.1f} MB, output {len(out)/1e6:.1f} MB; "
-              f"best {best*1000:.0f} ms ({size/best/1e9:.2f} GB/s in, {len(out)/best/1e9:.2f} GB/s out), "
-              f"median {median*1000:.0f} ms ({size/median/1e9:.2f} GB/s in)")
+            best, median, cpu = summary(timed([binary, "replay", path, "--format", fmt], 9, stdout=null))
+        out = len(subprocess.run([binary, "replay", path, "--format", fmt], stdout=subprocess.PIPE, check=True).stdout)
+        results[fmt] = (best, median, cpu, out)
+        print(f"replay --format {fmt:5}: {events:,} events, journal {size/1e6:.1f} MB, output {out/1e6:.1f} MB; "
+              f"wall best {best*1000:.0f} ms ({size/best/1e9:.2f} GB/s in, {out/best/1e9:.2f} GB/s out), "
+              f"median {median*1000:.0f} ms ({size/median/1e9:.2f} GB/s in); "
+              f"CPU median {cpu*1000:.0f} ms ({size/cpu/1e9:.2f} GB/s in per CPU-second)")
     return results
 
 
@@ -116,13 +132,7 @@ def bench_ls(binary, work, runs):
     results = {}
 
     def run(arguments, repeat):
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            subprocess.run([binary] + arguments + ["--journal", directory], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, check=True, env=environment)
-            times.append(time.perf_counter() - start)
-        return times
+        return timed([binary] + arguments + ["--journal", directory], repeat, env=environment)
 
     colds = []
     for _ in range(3):
@@ -140,7 +150,8 @@ def bench_ls(binary, work, runs):
     ]:
         results[label] = run(arguments, 7)
     for label, times in results.items():
-        print(f"{label:40}: {runs:,} runs, median {statistics.median(times)*1000:.0f} ms, best {min(times)*1000:.0f} ms")
+        best, median, cpu = summary(times)
+        print(f"{label:40}: {runs:,} runs, wall best {best*1000:.0f} ms, median {median*1000:.0f} ms; CPU median {cpu*1000:.0f} ms")
     return results
 
 
