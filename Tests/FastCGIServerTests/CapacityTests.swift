@@ -15,58 +15,58 @@ import FastCGIServer
         }
     }
 
-    @Test func servesABurstOf300ConcurrentSlowRequestsAllAtOnce() throws {
+    @Test func servesABurstOf300ConcurrentSlowRequestsAllAtOnce() async throws {
         let inside = Counter()
-        let harness = try ServerHarness(configure: { $0.spareWorkerLimit = 4 }, handler: barrierHandler(width: 300, inside: inside))
-        defer { harness.shutdown() }
-        let urls = (0..<300).map { harness.url("/v1/runs/r\($0)") }
-        let results = try HTTPClient.parallelGET(urls, maxParallel: 300, timeout: .seconds(90))
-        #expect(results.filter { $0.status == 200 }.count == 300)
-        #expect(results.filter { $0.text.contains("released") }.count == 300)
+        try await ServerHarness.with(configure: { $0.spareWorkerLimit = 4 }, handler: barrierHandler(width: 300, inside: inside)) { harness in
+            let urls = (0..<300).map { harness.url("/v1/runs/r\($0)") }
+            let results = try await HTTPClient.parallelGET(urls, maxParallel: 300, timeout: .seconds(90))
+            #expect(results.filter { $0.status == 200 }.count == 300)
+            #expect(results.filter { $0.text.contains("released") }.count == 300)
+        }
     }
 
-    @Test func workerThreadsReturnToTheSpareLimitAfterABurst() throws {
+    @Test func workerThreadsReturnToTheSpareLimitAfterABurst() async throws {
         let inside = Counter()
-        let harness = try ServerHarness(configure: { $0.spareWorkerLimit = 3 }, handler: barrierHandler(width: 60, inside: inside))
-        defer { harness.shutdown() }
-        let baselineTasks = threadCount()
-        let results = try HTTPClient.parallelGET((0..<60).map { harness.url("/x/\($0)") }, maxParallel: 60)
-        #expect(results.allSatisfy { $0.status == 200 && $0.text.contains("released") })
-        #expect(waitUntil(timeout: .seconds(20)) { harness.server.statistics.workerThreads <= 3 })
-        let statistics = harness.server.statistics
-        #expect(statistics.idleWorkers == statistics.workerThreads)
-        #expect(statistics.activeRequests == 0)
-        // The OS agrees (other tests run in parallel, so only roughly): the 60 threads are gone.
-        #expect(waitUntil(timeout: .seconds(20)) { threadCount() < baselineTasks + 30 })
+        try await ServerHarness.with(configure: { $0.spareWorkerLimit = 3 }, handler: barrierHandler(width: 60, inside: inside)) { harness in
+            let baselineTasks = threadCount()
+            let results = try await HTTPClient.parallelGET((0..<60).map { harness.url("/x/\($0)") }, maxParallel: 60)
+            #expect(results.allSatisfy { $0.status == 200 && $0.text.contains("released") })
+            #expect(await pollUntil(timeout: .seconds(20)) { harness.server.statistics.workerThreads <= 3 })
+            let statistics = harness.server.statistics
+            #expect(statistics.idleWorkers == statistics.workerThreads)
+            #expect(statistics.activeRequests == 0)
+            // The OS agrees (other tests run in parallel, so only roughly): the 60 threads are gone.
+            #expect(await pollUntil(timeout: .seconds(20)) { threadCount() < baselineTasks + 30 })
+        }
     }
 
-    @Test func answers503AtOnceWhenEveryAllowedWorkerIsBusy() throws {
+    @Test func answers503AtOnceWhenEveryAllowedWorkerIsBusy() async throws {
         let release = Gate()
         let inside = Counter()
-        let harness = try ServerHarness(configure: {
+        try await ServerHarness.with(configure: {
             $0.maxConcurrentRequests = 1
             $0.retryAfterSeconds = 3
         }, handler: ClosureHandler { _ in
             inside.increment()
             release.wait(timeout: .seconds(30))
             return .json(200, Array(#"{"ok":true}"#.utf8))
-        })
-        defer { harness.shutdown() }
-        defer { release.open() }
-        let slow = Thread { _ = try? HTTPClient.request(harness.url("/slow")) }
-        slow.start()
-        #expect(inside.wait(forAtLeast: 1, timeout: .seconds(10)))
-        let refused = try HTTPClient.request(harness.url("/fast"))
-        #expect(refused.status == 503)
-        #expect(refused.errorCode == "server_busy")
-        #expect(refused.header("Retry-After") == "3")
-        release.open()
-        #expect(waitUntil(timeout: .seconds(10)) { harness.server.statistics.activeRequests == 0 })
-        #expect(try HTTPClient.request(harness.url("/fast")).status == 200)
+        }) { harness in
+            defer { release.open() }
+            let slow = Thread { _ = try? HTTPClient.request(harness.url("/slow")) }
+            slow.start()
+            #expect(await inside.reached(1, within: .seconds(10)))
+            let refused = try await HTTPClient.fetch(harness.url("/fast"))
+            #expect(refused.status == 503)
+            #expect(refused.errorCode == "server_busy")
+            #expect(refused.header("Retry-After") == "3")
+            release.open()
+            #expect(await pollUntil(timeout: .seconds(10)) { harness.server.statistics.activeRequests == 0 })
+            #expect(try await HTTPClient.fetch(harness.url("/fast")).status == 200)
+        }
     }
 
-    @Test func measuresTheDeepestWorkerStackUseWellBelowTheConfiguredSize() throws {
-        let harness = try ServerHarness(configure: { $0.measuresStackUsage = true }, handler: ClosureHandler { request in
+    @Test func measuresTheDeepestWorkerStackUseWellBelowTheConfiguredSize() async throws {
+        try await ServerHarness.with(configure: { $0.measuresStackUsage = true }, handler: ClosureHandler { request in
             if request.path.hasSuffix("/events") {
                 return HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream")], body: .stream { writer in
                     for index in 0..<20 {
@@ -76,17 +76,17 @@ import FastCGIServer
                 })
             }
             return echoResponse(request)
-        })
-        defer { harness.shutdown() }
-        #expect(try HTTPClient.request("POST", harness.url("/v1/runs?a=1&b=2"), headers: [("Last-Event-ID", "5")],
-                                       body: Array(repeating: 0x41, count: 100_000)).status == 200)
-        let stream = try HTTPStream(harness.url("/v1/runs/a/events"))
-        #expect(stream.waitForEnd(timeout: .seconds(10)))
-        #expect(try HTTPClient.request(harness.url("/v1/runs/%FF")).status == 400)
-        let deepest = try #require(harness.server.statistics.stackHighWaterBytes)
-        print("deepest worker stack use: \(deepest) bytes of \(harness.server.configuration.workerStackSize)")
-        #expect(deepest > 0)
-        #expect(deepest < harness.server.configuration.workerStackSize / 4)
+        }) { harness in
+            #expect(try await HTTPClient.fetch("POST", harness.url("/v1/runs?a=1&b=2"), headers: [("Last-Event-ID", "5")],
+                                           body: Array(repeating: 0x41, count: 100_000)).status == 200)
+            let stream = try HTTPStream(harness.url("/v1/runs/a/events"))
+            #expect(await stream.ended(within: .seconds(10)))
+            #expect(try await HTTPClient.fetch(harness.url("/v1/runs/%FF")).status == 400)
+            let deepest = try #require(harness.server.statistics.stackHighWaterBytes)
+            print("deepest worker stack use: \(deepest) bytes of \(harness.server.configuration.workerStackSize)")
+            #expect(deepest > 0)
+            #expect(deepest < harness.server.configuration.workerStackSize / 4)
+        }
     }
 
     private func threadCount() -> Int {

@@ -30,7 +30,7 @@ import Glibc
         close(fd)
     }
 
-    @Test func replacesAStaleSocketFile() throws {
+    @Test func replacesAStaleSocketFile() async throws {
         let directory = try TemporaryDirectory(prefix: "stale")
         let path = directory.file("rj.sock")
         try makeStaleSocket(at: path)
@@ -41,18 +41,18 @@ import Glibc
         defer { harness.shutdown() }
         let nginx = try WebServerFixture.start(.nginx, socketPath: path)
         defer { nginx.stop() }
-        #expect(try HTTPClient.request(nginx.url("/v1/runs")).status == 200)
+        #expect(try await HTTPClient.fetch(nginx.url("/v1/runs")).status == 200)
         var info = stat()
         #expect(lstat(path, &info) == 0)
         #expect(info.st_mode & 0o777 == 0o660)
     }
 
-    @Test func refusesASocketAnotherServerIsListeningOn() throws {
+    @Test func refusesASocketAnotherServerIsListeningOn() async throws {
         let directory = try TemporaryDirectory(prefix: "live")
         let path = directory.file("rj.sock")
         let first = try ServerHarnessAtPath(path: path)
         defer { first.shutdown() }
-        #expect(waitUntil(timeout: .seconds(5)) { UnixSocketProbe.isAccepting(path) })
+        #expect(await pollUntil(timeout: .seconds(5)) { UnixSocketProbe.isAccepting(path) })
         do {
             _ = try FastCGIServer(configuration: configuration(.unixSocket(path: path)), handler: ClosureHandler(echoResponse), logger: logger)
             Issue.record("a second server started on a live socket")
@@ -64,7 +64,7 @@ import Glibc
         #expect(UnixSocketProbe.isAccepting(path))
     }
 
-    @Test func refusesToReplaceAFileThatIsNotASocket() throws {
+    @Test func refusesToReplaceAFileThatIsNotASocket() async throws {
         let directory = try TemporaryDirectory(prefix: "file")
         let path = directory.file("rj.sock")
         try "precious".write(toFile: path, atomically: true, encoding: .utf8)
@@ -87,7 +87,7 @@ import Glibc
     }
 
     /// One test for both cases: they share the process's fd 0 and must not run concurrently.
-    @Test func servesTheListeningSocketInheritedOnFdZeroAndExplainsWhenThereIsNone() throws {
+    @Test func servesTheListeningSocketInheritedOnFdZeroAndExplainsWhenThereIsNone() async throws {
         // The test runner's stdin is a terminal, /dev/null or a pipe: never a listening socket.
         do {
             _ = try FastCGIServer(configuration: configuration(.inheritedFD0), handler: ClosureHandler(echoResponse), logger: logger)
@@ -121,11 +121,11 @@ import Glibc
         thread.start()
         let nginx = try WebServerFixture.start(.nginx, socketPath: path)
         defer { nginx.stop() }
-        let result = try HTTPClient.request(nginx.url("/v1/runs/inherited?x=1"))
+        let result = try await HTTPClient.fetch(nginx.url("/v1/runs/inherited?x=1"))
         #expect(result.status == 200)
         #expect((result.json as? [String: Any])?["path"] as? String == "/v1/runs/inherited")
         server.stop()
-        #expect(returned.wait(timeout: .seconds(15)))
+        #expect(await returned.opened(within: .seconds(15)))
         // The inherited socket belongs to the supervisor: still open and listening after the stop.
         var accepting: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
@@ -134,17 +134,17 @@ import Glibc
         #expect(FileManager.default.fileExists(atPath: path))
     }
 
-    @Test func removesItsSocketFileWhenItStops() throws {
+    @Test func removesItsSocketFileWhenItStops() async throws {
         let directory = try TemporaryDirectory(prefix: "gone")
         let path = directory.file("rj.sock")
         let harness = try ServerHarnessAtPath(path: path)
-        #expect(waitUntil(timeout: .seconds(5)) { UnixSocketProbe.isAccepting(path) })
+        #expect(await pollUntil(timeout: .seconds(5)) { UnixSocketProbe.isAccepting(path) })
         harness.shutdown()
         #expect(harness.returned)
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
-    @Test func stopBeforeRunMakesRunReturnAtOnceAndRunTwiceIsAnError() throws {
+    @Test func stopBeforeRunMakesRunReturnAtOnceAndRunTwiceIsAnError() async throws {
         let directory = try TemporaryDirectory(prefix: "twice")
         let server = try FastCGIServer(
             configuration: configuration(.unixSocket(path: directory.file("rj.sock"))), handler: ClosureHandler(echoResponse), logger: logger)
@@ -153,7 +153,7 @@ import Glibc
         #expect(throws: FastCGIServerError.self) { try server.run() }
     }
 
-    @Test func listensOnAnEphemeralTCPPort() throws {
+    @Test func listensOnAnEphemeralTCPPort() async throws {
         let server = try FastCGIServer(configuration: configuration(.tcp(host: "127.0.0.1", port: 0)), handler: ClosureHandler(echoResponse), logger: logger)
         let port = try #require(server.boundPort)
         #expect(port > 0)
@@ -168,7 +168,7 @@ import Glibc
         }
     }
 
-    @Test func sigtermStopsAServerThatHandlesSignals() throws {
+    @Test func sigtermStopsAServerThatHandlesSignals() async throws {
         let directory = try TemporaryDirectory(prefix: "sig")
         let path = directory.file("rj.sock")
         var config = configuration(.unixSocket(path: path))
@@ -183,9 +183,9 @@ import Glibc
         let nginx = try WebServerFixture.start(.nginx, socketPath: path)
         defer { nginx.stop() }
         // A served request proves run() is past installing its signal handlers (they precede accepting).
-        #expect(try HTTPClient.request(nginx.url("/v1/runs")).status == 200)
+        #expect(try await HTTPClient.fetch(nginx.url("/v1/runs")).status == 200)
         kill(getpid(), SIGTERM)
-        #expect(returned.wait(timeout: .seconds(15)))
+        #expect(await returned.opened(within: .seconds(15)))
         // With no server subscribed any more, the default disposition is back.
         var action = sigaction()
         sigaction(SIGTERM, nil, &action)

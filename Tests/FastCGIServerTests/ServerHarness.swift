@@ -42,11 +42,26 @@ final class Gate: @unchecked Sendable {
         return true
     }
 
+    /// `wait(timeout:)` for async tests (polls with `Task.sleep`, leaving the thread to other tests).
+    @discardableResult
+    func opened(within timeout: Duration) async -> Bool {
+        await pollUntil(timeout: timeout) { opened }
+    }
+
     var opened: Bool {
         condition.lock()
         defer { condition.unlock() }
         return isOpen
     }
+}
+
+/// Values recorded by handler threads for the test to inspect.
+final class Recorder<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Value] = []
+
+    func record(_ value: Value) { lock.withLock { values.append(value) } }
+    var recorded: [Value] { lock.withLock { values } }
 }
 
 /// A counter shared between handler threads and the test.
@@ -69,6 +84,12 @@ final class Counter: @unchecked Sendable {
         return value
     }
 
+    /// `wait(forAtLeast:timeout:)` for async tests.
+    @discardableResult
+    func reached(_ target: Int, within timeout: Duration) async -> Bool {
+        await pollUntil(timeout: timeout) { current >= target }
+    }
+
     /// Waits until the value reaches `target`; false on timeout.
     @discardableResult
     func wait(forAtLeast target: Int, timeout: Duration) -> Bool {
@@ -84,8 +105,8 @@ final class Counter: @unchecked Sendable {
 
 /// Our `FastCGIServer` running in this process on its own thread, on a unix socket in a fresh temporary
 /// directory, optionally behind a real nginx or lighttpd started from the shipped deploy config. Tests
-/// call `shutdown()` in a `defer`: that also keeps the harness alive to the end of the test (Swift may
-/// release an object right after its last use).
+/// use `ServerHarness.with { harness in ... }`, which stops everything at the end of the test without
+/// blocking one of the cooperative pool's threads.
 final class ServerHarness: @unchecked Sendable {
     let directory: TemporaryDirectory
     let socketPath: String
@@ -141,9 +162,34 @@ final class ServerHarness: @unchecked Sendable {
 
     /// Waits for `run()` to return; true if it did within `timeout`.
     @discardableResult
-    func waitForRunToReturn(timeout: Duration) -> Bool { finished.wait(timeout: timeout) }
+    func waitForRunToReturn(timeout: Duration) async -> Bool { await finished.opened(within: timeout) }
 
     var error: Error? { outcome.error }
+
+    /// Starts a harness, runs `body` with it, and stops it afterwards (also when `body` throws), waiting
+    /// without blocking a thread: async tests share a cooperative pool of one thread per core.
+    static func with(
+        behind kind: WebServerFixture.Kind? = .nginx,
+        configure: (inout FastCGIServerConfiguration) -> Void = { _ in },
+        handler: any HTTPHandler,
+        _ body: (ServerHarness) async throws -> Void
+    ) async throws {
+        let harness = try ServerHarness(behind: kind, configure: configure, handler: handler)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
+
+    /// Stops the server and the web server; waits (suspended) for `run()` to return.
+    func stop() async {
+        server.stop()
+        _ = await finished.opened(within: .seconds(15))
+        await web?.stopped()
+    }
 
     /// Stops the server and the web server; waits for `run()` to return.
     func shutdown() {

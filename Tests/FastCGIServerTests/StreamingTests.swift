@@ -24,32 +24,32 @@ import Synchronization
     }
 
     @Test(arguments: WebServerFixture.Kind.allCases)
-    func deliversEachFlushedFrameBeforeTheStreamEnds(kind: WebServerFixture.Kind) throws {
+    func deliversEachFlushedFrameBeforeTheStreamEnds(kind: WebServerFixture.Kind) async throws {
         let gate = Gate()
-        let harness = try ServerHarness(behind: kind, handler: ClosureHandler { _ in
+        try await ServerHarness.with(behind: kind, handler: ClosureHandler { _ in
             gatedStream(first: "id: 1\ndata: one\n\n", second: "id: 2\ndata: two\n\n", gate: gate)
-        })
-        defer { harness.shutdown() }
-        let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
-        // The first frame arrives while the handler is still parked on the gate: nothing buffers it.
-        #expect(stream.read(until: { $0.contains("data: one\n\n") }, timeout: .seconds(10)))
-        #expect(!stream.received.contains("two"))
-        #expect(stream.head.status == 200)
-        #expect(stream.head.header("Content-Type") == "text/event-stream")
-        gate.open()
-        #expect(stream.read(until: { $0.contains("data: two\n\n") }, timeout: .seconds(10)))
-        #expect(stream.waitForEnd(timeout: .seconds(10)))
+        }) { harness in
+            let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
+            // The first frame arrives while the handler is still parked on the gate: nothing buffers it.
+            #expect(await stream.receive(until: { $0.contains("data: one\n\n") }, timeout: .seconds(10)))
+            #expect(!stream.received.contains("two"))
+            #expect(stream.head.status == 200)
+            #expect(stream.head.header("Content-Type") == "text/event-stream")
+            gate.open()
+            #expect(await stream.receive(until: { $0.contains("data: two\n\n") }, timeout: .seconds(10)))
+            #expect(await stream.ended(within: .seconds(10)))
+        }
     }
 
     /// nginx closes the upstream connection as soon as its client goes; the hang-up monitor sees that
     /// while the stream writes nothing. (lighttpd 1.4.69 keeps the backend open until it fails to write
     /// to the client: see the test below.)
-    @Test func noticesAClientHangUpWhileTheStreamIsIdle() throws {
+    @Test func noticesAClientHangUpWhileTheStreamIsIdle() async throws {
         let kind = WebServerFixture.Kind.nginx
         let hungUp = Gate()
         let writeAfterHangUp = Mutex<String>("not attempted")
         let ended = Gate()
-        let harness = try ServerHarness(behind: kind, handler: ClosureHandler { _ in
+        try await ServerHarness.with(behind: kind, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
                 defer { ended.open() }
                 try writer.write(Array(": open\n\n".utf8))
@@ -69,26 +69,26 @@ import Synchronization
                     writeAfterHangUp.withLock { $0 = "clientGone" }
                 }
             })
-        })
-        defer { harness.shutdown() }
-        let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
-        #expect(stream.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
-        let disconnectedAt = ContinuousClock.now
-        stream.disconnect()
-        #expect(hungUp.wait(timeout: .seconds(20)))
-        let noticedAfter = ContinuousClock.now - disconnectedAt
-        #expect(ended.wait(timeout: .seconds(10)))
-        #expect(writeAfterHangUp.withLock { $0 } == "clientGone")
-        // Reported, not asserted: the machine is shared and timing is not what this test pins.
-        print("\(kind): hang-up noticed \(noticedAfter) after the client disconnected")
-        #expect(waitUntil(timeout: .seconds(10)) { harness.server.statistics.activeStreams == 0 })
-        #expect(harness.server.statistics.watchedConnections == 0)
+        }) { harness in
+            let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
+            #expect(await stream.receive(until: { $0.contains(": open") }, timeout: .seconds(10)))
+            let disconnectedAt = ContinuousClock.now
+            await stream.hangUp()
+            #expect(await hungUp.opened(within: .seconds(20)))
+            let noticedAfter = ContinuousClock.now - disconnectedAt
+            #expect(await ended.opened(within: .seconds(10)))
+            #expect(writeAfterHangUp.withLock { $0 } == "clientGone")
+            // Reported, not asserted: the machine is shared and timing is not what this test pins.
+            print("\(kind): hang-up noticed \(noticedAfter) after the client disconnected")
+            #expect(await pollUntil(timeout: .seconds(10)) { harness.server.statistics.activeStreams == 0 })
+            #expect(harness.server.statistics.watchedConnections == 0)
+        }
     }
 
-    @Test func endsAStreamBehindLighttpdAtTheFirstWriteAfterTheClientLeft() throws {
+    @Test func endsAStreamBehindLighttpdAtTheFirstWriteAfterTheClientLeft() async throws {
         let outcome = Mutex<String>("running")
         let ended = Gate()
-        let harness = try ServerHarness(behind: .lighttpd, handler: ClosureHandler { _ in
+        try await ServerHarness.with(behind: .lighttpd, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
                 defer { ended.open() }
                 do {
@@ -103,19 +103,19 @@ import Synchronization
                     outcome.withLock { $0 = "clientGone" }
                 }
             })
-        })
-        defer { harness.shutdown() }
-        let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
-        #expect(stream.read(until: { $0.contains(": beat") }, timeout: .seconds(10)))
-        stream.disconnect()
-        #expect(ended.wait(timeout: .seconds(30)))
-        #expect(outcome.withLock { $0 } == "clientGone")
+        }) { harness in
+            let stream = try HTTPStream(harness.url("/v1/runs/abc/events"))
+            #expect(await stream.receive(until: { $0.contains(": beat") }, timeout: .seconds(10)))
+            await stream.hangUp()
+            #expect(await ended.opened(within: .seconds(30)))
+            #expect(outcome.withLock { $0 } == "clientGone")
+        }
     }
 
-    @Test func refusesAStreamOverMaxStreamsWith503AndRetryAfterWhileShortRequestsStillAnswer() throws {
+    @Test func refusesAStreamOverMaxStreamsWith503AndRetryAfterWhileShortRequestsStillAnswer() async throws {
         let release = Gate()
         let started = Counter()
-        let harness = try ServerHarness(configure: {
+        try await ServerHarness.with(configure: {
             $0.maxStreams = 2
             $0.retryAfterSeconds = 9
         }, handler: ClosureHandler { request in
@@ -130,33 +130,33 @@ import Synchronization
                 })
             }
             return .json(200, Array(#"{"ok":true}"#.utf8))
-        })
-        defer { harness.shutdown() }
-        defer { release.open() }
-        let first = try HTTPStream(harness.url("/v1/runs/a/events"))
-        let second = try HTTPStream(harness.url("/v1/runs/b/events"))
-        #expect(first.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
-        #expect(second.read(until: { $0.contains(": open") }, timeout: .seconds(10)))
-        #expect(harness.server.statistics.activeStreams == 2)
+        }) { harness in
+            defer { release.open() }
+            let first = try HTTPStream(harness.url("/v1/runs/a/events"))
+            let second = try HTTPStream(harness.url("/v1/runs/b/events"))
+            #expect(await first.receive(until: { $0.contains(": open") }, timeout: .seconds(10)))
+            #expect(await second.receive(until: { $0.contains(": open") }, timeout: .seconds(10)))
+            #expect(harness.server.statistics.activeStreams == 2)
 
-        let refused = try HTTPClient.request(harness.url("/v1/runs/c/events"), headers: [("Accept", "text/event-stream")])
-        #expect(refused.status == 503)
-        #expect(refused.header("Retry-After") == "9")
-        #expect(refused.errorCode == "too_many_streams")
-        #expect(refused.header("Content-Type") == "application/json")
+            let refused = try await HTTPClient.fetch(harness.url("/v1/runs/c/events"), headers: [("Accept", "text/event-stream")])
+            #expect(refused.status == 503)
+            #expect(refused.header("Retry-After") == "9")
+            #expect(refused.errorCode == "too_many_streams")
+            #expect(refused.header("Content-Type") == "application/json")
 
-        let short = try HTTPClient.request(harness.url("/v1/runs"))
-        #expect(short.status == 200)
-        #expect(started.current == 2)
+            let short = try await HTTPClient.fetch(harness.url("/v1/runs"))
+            #expect(short.status == 200)
+            #expect(started.current == 2)
 
-        // A slot frees up when a stream ends.
-        first.disconnect()
-        #expect(waitUntil(timeout: .seconds(10)) { harness.server.statistics.activeStreams < 2 })
+            // A slot frees up when a stream ends.
+            await first.hangUp()
+            #expect(await pollUntil(timeout: .seconds(10)) { harness.server.statistics.activeStreams < 2 })
+        }
     }
 
-    @Test func stopTellsStreamsThroughTheirHangUpHandlersAndRunReturns() throws {
+    @Test func stopTellsStreamsThroughTheirHangUpHandlersAndRunReturns() async throws {
         let stopped = Counter()
-        let harness = try ServerHarness(configure: { $0.stopGracePeriod = .seconds(20) }, handler: ClosureHandler { _ in
+        try await ServerHarness.with(configure: { $0.stopGracePeriod = .seconds(20) }, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
                 let told = Gate()
                 let observation = writer.observeHangup { told.open() }
@@ -169,25 +169,25 @@ import Synchronization
                 try writer.write(Array("event: shutdown\ndata: bye\n\n".utf8))
                 try writer.flush()
             })
-        })
-        defer { harness.shutdown() }
-        let streams = try (0..<3).map { try HTTPStream(harness.url("/v1/runs/r\($0)/events")) }
-        for stream in streams { #expect(stream.read(until: { $0.contains(": open") }, timeout: .seconds(10))) }
+        }) { harness in
+            let streams = try (0..<3).map { try HTTPStream(harness.url("/v1/runs/r\($0)/events")) }
+            for stream in streams { #expect(await stream.receive(until: { $0.contains(": open") }, timeout: .seconds(10))) }
 
-        harness.server.stop()
-        #expect(stopped.wait(forAtLeast: 3, timeout: .seconds(10)))
-        // The grace period is 20 s; run() returns as soon as the streams have ended, well before that.
-        #expect(harness.waitForRunToReturn(timeout: .seconds(15)))
-        #expect(harness.error == nil)
-        for stream in streams {
-            #expect(stream.read(until: { $0.contains("data: bye") }, timeout: .seconds(10)))
-            #expect(stream.waitForEnd(timeout: .seconds(10)))
+            harness.server.stop()
+            #expect(await stopped.reached(3, within: .seconds(10)))
+            // The grace period is 20 s; run() returns as soon as the streams have ended, well before that.
+            #expect(await harness.waitForRunToReturn(timeout: .seconds(15)))
+            #expect(harness.error == nil)
+            for stream in streams {
+                #expect(await stream.receive(until: { $0.contains("data: bye") }, timeout: .seconds(10)))
+                #expect(await stream.ended(within: .seconds(10)))
+            }
         }
     }
 
-    @Test func shutsDownStreamsThatIgnoreTheStopAfterTheGracePeriod() throws {
+    @Test func shutsDownStreamsThatIgnoreTheStopAfterTheGracePeriod() async throws {
         let ended = Mutex<String>("running")
-        let harness = try ServerHarness(configure: { $0.stopGracePeriod = .milliseconds(300) }, handler: ClosureHandler { _ in
+        try await ServerHarness.with(configure: { $0.stopGracePeriod = .milliseconds(300) }, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
                 // Never observes hang-ups; writes a heartbeat now and then, as a careless stream would.
                 do {
@@ -201,12 +201,12 @@ import Synchronization
                     ended.withLock { $0 = "clientGone" }
                 }
             })
-        })
-        defer { harness.shutdown() }
-        let stream = try HTTPStream(harness.url("/v1/runs/r/events"))
-        #expect(stream.read(until: { $0.contains(": beat") }, timeout: .seconds(10)))
-        harness.server.stop()
-        #expect(harness.waitForRunToReturn(timeout: .seconds(15)))
-        #expect(ended.withLock { $0 } == "clientGone")
+        }) { harness in
+            let stream = try HTTPStream(harness.url("/v1/runs/r/events"))
+            #expect(await stream.receive(until: { $0.contains(": beat") }, timeout: .seconds(10)))
+            harness.server.stop()
+            #expect(await harness.waitForRunToReturn(timeout: .seconds(15)))
+            #expect(ended.withLock { $0 } == "clientGone")
+        }
     }
 }

@@ -130,6 +130,17 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// `wait(timeout:)` for async tests: sleeps with `Task.sleep` between checks, so the task's thread
+    /// (one of the few in Swift's cooperative pool) serves other tests meanwhile.
+    func exited(within timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = exitStatusIfExited() { return status }
+            if ContinuousClock.now >= deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// SIGTERM to the group, then SIGKILL if it has not exited within `grace`. Returns the wait status.
     @discardableResult
     func terminate(grace: Duration = .seconds(5)) -> Int32? {
@@ -140,6 +151,16 @@ final class ChildProcess: @unchecked Sendable {
         }
         signalGroup(SIGKILL)
         return wait(timeout: .seconds(5))
+    }
+
+    /// `terminate(grace:)` for async tests.
+    @discardableResult
+    func terminated(grace: Duration = .seconds(5)) async -> Int32? {
+        if isRunning { signalGroup(SIGTERM) }
+        let status = await exited(within: grace)
+        signalGroup(SIGKILL)
+        if let status { return status }
+        return await exited(within: .seconds(5))
     }
 
     /// The exit code if the child exited normally.

@@ -34,37 +34,71 @@ enum HTTPClient {
         try request("GET", url, headers: headers, timeout: timeout)
     }
 
-    /// One request; waits for the complete response (at most `timeout`).
+    /// One request; waits for the complete response (at most `timeout`), blocking the calling thread.
+    /// Async tests use `fetch`, which leaves the thread to other tests while curl runs.
     static func request(
         _ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
         timeout: Duration = .seconds(30)
     ) throws -> HTTPResult {
-        let directory = try TemporaryDirectory(prefix: "curl")
-        // HEAD needs -I: with -X HEAD curl would wait for the body Content-Length announces.
-        var arguments = (method == "HEAD" ? ["-sS", "-I"] : ["-sS", "-X", method]) + ["-o", directory.file("body"), "-D", directory.file("headers"),
-                         "--max-time", String(Double(timeout.components.seconds) + 1), "-H", "Expect:"]
-        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
-        if let body {
-            try Data(body).write(to: URL(fileURLWithPath: directory.file("request")))
-            arguments += ["--data-binary", "@" + directory.file("request")]
+        let call = try CurlCall(method, url, headers: headers, body: body, timeout: timeout)
+        return try call.result(status: call.curl.wait(timeout: timeout + .seconds(5)))
+    }
+
+    /// A GET for async tests.
+    static func fetch(_ url: String, headers: [(String, String)] = [], timeout: Duration = .seconds(30)) async throws -> HTTPResult {
+        try await fetch("GET", url, headers: headers, timeout: timeout)
+    }
+
+    /// `request` for async tests: curl runs while the task is suspended.
+    static func fetch(
+        _ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> HTTPResult {
+        let call = try CurlCall(method, url, headers: headers, body: body, timeout: timeout)
+        return try call.result(status: await call.curl.exited(within: timeout + .seconds(5)))
+    }
+
+    /// One curl run writing the head and the body to files.
+    private struct CurlCall {
+        let method: String
+        let url: String
+        let directory: TemporaryDirectory
+        let curl: ChildProcess
+
+        init(_ method: String, _ url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration) throws {
+            self.method = method
+            self.url = url
+            directory = try TemporaryDirectory(prefix: "curl")
+            // HEAD needs -I: with -X HEAD curl would wait for the body Content-Length announces.
+            var arguments = (method == "HEAD" ? ["-sS", "-I"] : ["-sS", "-X", method])
+                + ["-o", directory.file("body"), "-D", directory.file("headers"),
+                   "--max-time", String(Double(timeout.components.seconds) + 1), "-H", "Expect:"]
+            for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+            if let body {
+                try Data(body).write(to: URL(fileURLWithPath: directory.file("request")))
+                arguments += ["--data-binary", "@" + directory.file("request")]
+            }
+            arguments.append(url)
+            curl = try ChildProcess(executable: HTTPClient.curlPath(), arguments: arguments, stderr: .file(directory.file("stderr")))
         }
-        arguments.append(url)
-        let curl = try ChildProcess(executable: curlPath(), arguments: arguments, stderr: .file(directory.file("stderr")))
-        guard let status = curl.wait(timeout: timeout + .seconds(5)) else {
-            curl.terminate()
-            throw ChildProcess.SpawnError(description: "curl \(method) \(url) did not finish")
+
+        func result(status: Int32?) throws -> HTTPResult {
+            guard let status else {
+                curl.terminate()
+                throw ChildProcess.SpawnError(description: "curl \(method) \(url) did not finish")
+            }
+            let headerText = (try? String(contentsOfFile: directory.file("headers"), encoding: .utf8)) ?? ""
+            let bodyBytes = (try? Data(contentsOf: URL(fileURLWithPath: directory.file("body")))).map { [UInt8]($0) } ?? []
+            var result = HTTPClient.parseHead(headerText)
+            result.body = method == "HEAD" ? [] : bodyBytes  // with -I, curl writes the head to -o
+            result.curlExitCode = ChildProcess.exitCode(status) ?? -1
+            return result
         }
-        let headerText = (try? String(contentsOfFile: directory.file("headers"), encoding: .utf8)) ?? ""
-        let bodyBytes = (try? Data(contentsOf: URL(fileURLWithPath: directory.file("body")))).map { [UInt8]($0) } ?? []
-        var result = parseHead(headerText)
-        result.body = method == "HEAD" ? [] : bodyBytes  // with -I, curl writes the head to -o
-        result.curlExitCode = ChildProcess.exitCode(status) ?? -1
-        return result
     }
 
     /// Many GETs at once from one curl process (`--parallel`): statuses and bodies in `urls` order
     /// (headers are not collected: curl keeps one --dump-header file for all transfers).
-    static func parallelGET(_ urls: [String], maxParallel: Int, timeout: Duration = .seconds(60)) throws -> [HTTPResult] {
+    static func parallelGET(_ urls: [String], maxParallel: Int, timeout: Duration = .seconds(60)) async throws -> [HTTPResult] {
         let directory = try TemporaryDirectory(prefix: "curl")
         var arguments = ["-sS", "--parallel", "--parallel-immediate", "--parallel-max", String(maxParallel),
                          "--max-time", String(timeout.components.seconds), "-w", "%{urlnum} %{http_code} %{exitcode}\\n"]
@@ -74,7 +108,7 @@ enum HTTPClient {
         let curl = try ChildProcess(
             executable: curlPath(), arguments: arguments, stdout: .file(directory.file("statuses")),
             stderr: .file(directory.file("stderr")))
-        guard curl.wait(timeout: timeout + .seconds(10)) != nil else {
+        guard await curl.exited(within: timeout + .seconds(10)) != nil else {
             curl.terminate()
             throw ChildProcess.SpawnError(description: "curl --parallel did not finish")
         }
@@ -179,6 +213,39 @@ final class HTTPStream: @unchecked Sendable {
         }
     }
 
+    /// `read(until:timeout:)` for async tests: drains what is available, then sleeps with `Task.sleep`
+    /// instead of blocking in poll(2).
+    @discardableResult
+    func receive(until predicate: (String) -> Bool, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if predicate(received) { return true }
+            if lock.withLock({ reachedEnd }) { return false }
+            if ContinuousClock.now >= deadline { return false }
+            if !drainAvailable() { try? await Task.sleep(for: .milliseconds(5)) }
+        }
+    }
+
+    /// `waitForEnd` for async tests.
+    func ended(within timeout: Duration) async -> Bool {
+        await receive(until: { _ in false }, timeout: timeout)
+        return lock.withLock { reachedEnd }
+    }
+
+    /// Reads whatever is ready without waiting; true if anything (data or EOF) arrived.
+    private func drainAvailable() -> Bool {
+        var poller = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 0) > 0 else { return false }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let count = Glibc.read(readFD, &chunk, chunk.count)
+        if count > 0 {
+            lock.withLock { buffer += chunk[..<count] }
+        } else if count == 0 {
+            lock.withLock { reachedEnd = true }
+        }
+        return count >= 0
+    }
+
     /// Waits for the server to end the response (EOF); true if it did within `timeout`.
     func waitForEnd(timeout: Duration) -> Bool {
         read(until: { _ in false }, timeout: timeout)
@@ -189,6 +256,12 @@ final class HTTPStream: @unchecked Sendable {
     func disconnect() {
         process.signal(SIGKILL)
         process.wait(timeout: .seconds(5))
+    }
+
+    /// `disconnect` for async tests.
+    func hangUp() async {
+        process.signal(SIGKILL)
+        _ = await process.exited(within: .seconds(5))
     }
 
     /// curl's exit code once it has ended (52: the server closed without any response).

@@ -119,3 +119,15 @@ func waitUntil(timeout: Duration, _ condition: () -> Bool) -> Bool {
     }
     return condition()
 }
+
+/// `waitUntil` for async tests: checks `condition` every few milliseconds with `Task.sleep` in between,
+/// never blocking the cooperative pool's threads (which parallel tests share).
+@discardableResult
+func pollUntil(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}

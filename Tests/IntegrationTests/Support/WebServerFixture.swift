@@ -100,5 +100,10 @@ final class WebServerFixture: @unchecked Sendable {
         process.terminate(grace: .seconds(5))
     }
 
+    /// `stop()` for async tests.
+    func stopped() async {
+        await process.terminated(grace: .seconds(5))
+    }
+
     deinit { stop() }
 }
