@@ -80,6 +80,28 @@ struct StoreConcurrencyTests {
         #expect(show.stdout.contains("\"last_seq\":\(total + 1)"), "\(show)")
     }
 
+    @Test("a summary cached in this process catches up with appends made by another process")
+    func summaryCatchesUpWithOtherProcess() throws {
+        let dir = try StoreScratchDirectory()
+        let store = try JournalStore(directory: dir.journal, fsyncPolicy: .never)
+        let id = try RunID("x")
+        try store.create(id: id, metadata: Array(#"{"k":1}"#.utf8))
+        #expect(try store.summary(of: id).status == .queued)
+
+        let appended = try StoreCLI.run(
+            ["append", "--journal", dir.journal, "x", "-"],
+            stdin: "{\"type\":\"run.started\"}\n{\"type\":\"step\"}\n{\"type\":\"run.failed\",\"data\":{\"reason\":\"boom\"}}\n")
+        #expect(appended.stdout == "2-4\n", "\(appended)")
+        let summary = try store.summary(of: id)
+        #expect(summary.lastSeq == 4)
+        #expect(summary.status == .failed)
+        #expect(summary.terminalReason == "boom")
+        #expect(String(decoding: summary.metadata, as: UTF8.self) == #"{"k":1}"#)
+        #expect(summary == (try JournalStore(directory: dir.journal, fsyncPolicy: .never).summary(of: id)))
+        // And this process's cached tail knows the run has ended.
+        #expect(throws: JournalError.runTerminal(id, .failed)) { try store.append(id, [NewEvent(type: try EventType("late"), compactData: Array("{}".utf8))]) }
+    }
+
     @Test("a torn last line is never shown, the next append repairs it, and verify passes")
     func tornTailAcrossProcesses() throws {
         let dir = try StoreScratchDirectory()
