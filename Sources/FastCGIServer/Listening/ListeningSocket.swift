@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The socket libfcgi accepts on. It is created here rather than with `FCGX_OpenSocket`, which in 2.4.2
 /// calls `exit()` when bind fails and unlinks the path unconditionally (silently stealing the socket of a
@@ -17,6 +18,7 @@ final class ListeningSocket: Sendable {
     private let unixIdentity: FileIdentity?
     /// The TCP port actually bound (useful with port 0).
     let boundPort: Int?
+    private let closed = Atomic<Bool>(false)
 
     private init(fd: Int32, isOwned: Bool, unixPath: String?, unixIdentity: FileIdentity?, boundPort: Int?) {
         self.fd = fd
@@ -39,8 +41,9 @@ final class ListeningSocket: Sendable {
 
     /// Closes an owned socket and removes its file if it is still the one we created (a newer instance
     /// may have replaced it after deciding ours was stale). Inherited sockets are left untouched.
+    /// Idempotent: a second close must not close whatever now has the same descriptor number.
     func close() {
-        guard isOwned else { return }
+        guard isOwned, !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if let unixPath, let unixIdentity, FileIdentity(path: unixPath) == unixIdentity {
             unlink(unixPath)
         }
