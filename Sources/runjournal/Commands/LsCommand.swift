@@ -9,8 +9,8 @@ struct LsCommand: ParsableCommand {
         abstract: "List runs, newest first: id, status, events, created, age of the last event, reason.",
         discussion: """
             --status: queued, running, completed, failed, stopped, terminal, active, or a comma-separated list.
-            --since: runs created at or after WHEN: a duration ago (90s, 30m, 2h, 7d, 1h30m), today, yesterday,
-            a date (2026-11-25, UTC) or an RFC 3339 time (2026-11-25T10:00:00Z).
+            --since: runs created at or after WHEN: a duration ago (90s, 30m, 2h, 7d, 1h30m), today, \
+            yesterday, a date (2026-11-25, UTC) or an RFC 3339 time (2026-11-25T10:00:00Z).
             --json prints {"runs":[...]} with each run shaped as GET /v1/runs/:id returns it.
             Times are UTC, as in the journals.
             """

@@ -13,8 +13,9 @@ struct PruneCommand: ParsableCommand {
         commandName: "prune",
         abstract: "Delete journals whose last event is older than a duration (ended runs only, by default).",
         discussion: """
-            --status terminal (default) only ever deletes completed, failed or stopped runs; --status all also
-            deletes queued and running runs that have been silent that long. Durations: 90s, 30m, 12h, 7d, 2w, 1d12h.
+            --status terminal (default) only ever deletes completed, failed or stopped runs; --status all \
+            also deletes queued and running runs that have been silent that long.
+            Durations: 90s, 30m, 12h, 7d, 2w, 1d12h.
             --dry-run prints what would be deleted and deletes nothing.
             """
     )

@@ -14,9 +14,11 @@ struct ReplayCommand: ParsableCommand {
         abstract: "Replay a run's events offline from its journal file, optionally at the original pace.",
         discussion: """
             The argument is a path when it contains '/' or ends in .jsonl, otherwise a run id in --journal.
+            --format sse (the default) prints the bytes GET /v1/runs/:id/events sends for the same resume \
+            point (--after = Last-Event-ID); resuming at or after the terminal event prints nothing (the \
+            server answers 204 No Content).
             --pace realtime waits the original gaps between events (from their ts); x10 is ten times faster.
-            Replay stops after the run's terminal event or at the end of what the file holds now. Resuming at
-            or after the terminal event prints nothing in sse format (the server answers 204 No Content).
+            Replay stops after the run's terminal event or at the end of what the file holds now.
             """
     )
 

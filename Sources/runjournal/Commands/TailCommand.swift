@@ -11,12 +11,12 @@ struct TailCommand: ParsableCommand {
         commandName: "tail",
         abstract: "Print a run's events; with -f follow it live until its terminal event.",
         discussion: """
-            runjournal tail RUN               every event of the run, then exit
-            runjournal tail -f RUN            ... then follow it; exits 0 after its terminal event, 1 if the
-                                              journal is deleted (pruned), 0 on SIGINT/SIGTERM
-            runjournal tail -f --all          follow every run, new ones included (they print from run.created);
-                                              each line starts with the run id; runs until interrupted
-            Text output is coloured only on a terminal and never with NO_COLOR set.
+            Without -f: every event of the run (after --after), then exit.
+            With -f: then follow it live; exit 0 after its terminal event, 1 if its journal is deleted \
+            (pruned), 0 on SIGINT/SIGTERM.
+            With -f --all: follow every run in the directory, runs created later included (printed from \
+            run.created), each line prefixed with its run id, until SIGINT/SIGTERM.
+            Text output is coloured only on a terminal, never with NO_COLOR set.
             """
     )
 

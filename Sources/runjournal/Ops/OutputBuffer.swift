@@ -29,8 +29,6 @@ struct OutputBuffer {
         storage = Storage(capacity: capacity)
     }
 
-    var isEmpty: Bool { count == 0 }
-
     /// Lets `body` write up to `size` bytes at the end of the buffer; it returns how many it wrote. A write
     /// larger than the whole buffer (one huge event) goes through a temporary allocation of its own.
     @inline(__always)
