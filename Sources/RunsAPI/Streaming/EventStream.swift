@@ -19,7 +19,10 @@ import Glibc
 final class EventStream: @unchecked Sendable {
     private let context: RunsContext
     private let runID: RunID
-    private let journal: OpenJournal
+    /// The replay's own descriptor; released once the tailer follows the journal, so a live stream costs the
+    /// responder one descriptor (its connection): the tailer shares one per journal among all its streams.
+    private var journal: OpenJournal?
+    private let path: String
     private let resumeAfter: Int64
     /// What the stream knows of the run: the summary at the start, extended by every line it sends.
     private var state: RunSummary
@@ -32,6 +35,7 @@ final class EventStream: @unchecked Sendable {
         self.context = context
         self.runID = runID
         self.journal = journal
+        self.path = journal.path
         self.state = summary
         self.resumeAfter = resumeAfter
     }
@@ -67,7 +71,8 @@ final class EventStream: @unchecked Sendable {
         try flush(writer)
         if terminalSent { return .terminalSent }
 
-        let follow = try context.follower.follow(path: journal.path, from: replayEnd) { [wake] in wake.raise() }
+        let follow = try context.follower.follow(path: path, from: replayEnd) { [wake] in wake.raise() }
+        journal = nil  // only after the follow holds the file: a deletion in between is then seen as "gone"
         defer { follow.cancel() }
         return try live(writer: writer, follow: follow)
     }
@@ -77,6 +82,7 @@ final class EventStream: @unchecked Sendable {
     /// Sends every event with seq > resume point that is in the file now, in chunks (bounded memory).
     /// Returns the offset after the last line sent, and whether that line was terminal.
     private func replay(writer: any ResponseBodyWriter) throws -> (Int64, Bool) {
+        guard let journal else { return (0, false) }
         if configuration.syncBeforeVisible && context.store.fsyncPolicy == .always {
             // Durable before visible: a writer acknowledges only after its sync, but its bytes are readable
             // before; syncing here (nearly free when the writer already did) means nothing unsynced goes out.
@@ -167,7 +173,7 @@ final class EventStream: @unchecked Sendable {
     private func sendLines(_ bytes: [UInt8], offset: Int64) throws -> Bool {
         var terminal = false
         try bytes.withUnsafeBytes { raw in
-            try JournalReader.forEachLine(in: raw, offset: offset, path: journal.path) { line in
+            try JournalReader.forEachLine(in: raw, offset: offset, path: path) { line in
                 terminal = try send(line)
                 return !terminal
             }
