@@ -129,6 +129,31 @@ import Glibc
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func showsProgressOnATerminalDuringALongScanAndNeverInAPipe() throws {
+        let journal = try OpsCLI.emptyJournal()
+        for index in 0..<300 {
+            let line = #"{"seq":1,"ts":"2026-11-25T10:00:00.000Z","type":"run.created","data":{"metadata":{}}}"# + "\n"
+            try line.write(toFile: journal.file(String(format: "bulk-%03d.jsonl", index)), atomically: false, encoding: .utf8)
+        }
+        let piped = try OpsCLI.run(["ls", "--journal", journal.path])
+        #expect(piped.status == 0)
+        #expect(piped.stderr.isEmpty)
+
+        // Under a pseudo-terminal (stdout and stderr both on it) the progress line is drawn, then erased; the
+        // index the first command writes does not hide it from the next, which still visits every journal.
+        let scanned = try TemporaryDirectory(prefix: "ops-scan")
+        for name in try FileManager.default.contentsOfDirectory(atPath: journal.path) where name.hasSuffix(".jsonl") {
+            try FileManager.default.copyItem(atPath: journal.file(name), toPath: scanned.file(name))
+        }
+        for command in [["ls"], ["stats"], ["prune", "--older-than", "1d", "--dry-run"]] {
+            let line = ([try TestPaths.runjournalBinary()] + command + ["--journal", scanned.path]).joined(separator: " ")
+            let terminal = try OpsCLI.runExecutable("/usr/bin/script", ["-qec", line, "/dev/null"])
+            #expect(terminal.status == 0, "\(terminal)")
+            #expect(terminal.stdout.contains("/300"), "\(command): \(terminal.stdout.prefix(200).debugDescription)")
+            #expect(terminal.stdout.contains("\r\u{1B}[K"), "\(command)")
+        }
+    }
+
     @Test func statsSummarizesTheDirectory() throws {
         let journal = try OpsCLI.fixtureCopy()
         let result = try OpsCLI.run(["stats", "--journal", journal.path])
