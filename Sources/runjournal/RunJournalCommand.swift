@@ -40,12 +40,13 @@ struct RunJournalCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success {
-                exit(withError: error)
+                exit(withError: error)  // --help, --version: argument-parser prints them and exits 0
             }
-            // Usage errors: argument-parser's message (which includes usage), then exit 2 instead of 64.
-            let message = fullMessage(for: error)
-            writeStandardError(message.isEmpty ? "runjournal: \(error)\n" : message + "\n")
-            Glibc.exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 0 : code.rawValue == 1 ? 1 : 2))
+            // Usage errors: one line (argument-parser's message without the usage block), exit 2 instead of 64.
+            let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let trimmed = message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message
+            writeStandardError("runjournal: \(trimmed) (see runjournal --help)\n")
+            Glibc.exit(code.rawValue == 1 ? 1 : 2)
         }
     }
 }

@@ -303,7 +303,7 @@ struct CLIStoreTests {
         try expectFailure(["create", "--id", "m", "--metadata", "[1]"], status: 1, message: "metadata must be a JSON object")
         // A batch with one bad line is refused whole.
         try expectFailure(
-            ["append", "r1", "-"], stdin: "{\"type\":\"a\"}\n{\"type\":\"b\",\"data\":{\"k\":}\n", status: 1, message: "line 2: ")
+            ["append", "r1", "-"], stdin: "{\"type\":\"a\"}\n{\"type\":\"b\",\"data\":{\"k\":}\n", status: 1, message: "line 2, byte ")
         try expectFailure(["append", "r1", "-"], stdin: "{\"type\":\"a\",\"oops\":1}\n", status: 1, message: "unknown key")
         try expectFailure(["append", "r1", "-"], stdin: "\n\n", status: 1, message: "no events")
         try expectFailure(

@@ -63,7 +63,7 @@ struct CreateTests {
     func metadataNotObject(metadata: String) throws {
         let store = try makeStore(directory, clock: clock)
         let error = journalError { try store.create(id: runID("m"), metadata: Array(metadata.utf8)) }
-        #expect(error == .invalidJSON(offset: 0, reason: "metadata must be a JSON object"))
+        #expect(error == .invalidJSON(offset: -1, reason: "metadata must be a JSON object"))
         #expect(directory.names().isEmpty)
     }
 

@@ -119,3 +119,11 @@ struct IdentifierTests {
         #expect(JournalError.io(operation: "open", path: "/nope", errno: 2).description == "open /nope: No such file or directory")
     }
 }
+
+@Test("ids generated in the same millisecond still sort in creation order")
+func sameMillisecondIDsAreOrdered() {
+    let ids = (0..<1000).map { _ in RunID.generate(at: 1_795_568_523_456) }
+    #expect(ids == ids.sorted())
+    #expect(Set(ids).count == ids.count)
+    #expect(ids.allSatisfy { $0.rawValue.count == 30 })
+}

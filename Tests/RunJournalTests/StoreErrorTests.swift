@@ -74,7 +74,7 @@ struct StoreErrorTests {
         let bare = try EventInput.event(fromJSON: Array(#"{"type":"x"}"#.utf8))
         #expect(String(decoding: bare.data, as: UTF8.self) == "{}")
 
-        #expect(journalError { try EventInput.event(fromJSON: Array(#"{"data":{}}"#.utf8)) } == .invalidJSON(offset: 0, reason: "missing \"type\""))
+        #expect(journalError { try EventInput.event(fromJSON: Array(#"{"data":{}}"#.utf8)) } == .invalidJSON(offset: -1, reason: "missing \"type\""))
         #expect(journalError { try EventInput.event(fromJSON: Array(#"{"type":"x","extra":1}"#.utf8)) }?.code == "invalid_json")
         #expect(journalError { try EventInput.event(fromJSON: Array(#"{"type":"Bad Type"}"#.utf8)) } == .invalidEventType("Bad Type"))
         #expect(journalError { try EventInput.event(fromJSON: Array(#"{"type":5}"#.utf8)) } == .invalidEventType("5"))
@@ -90,7 +90,7 @@ struct StoreErrorTests {
             Issue.record("expected invalidJSON, got \(String(describing: error))")
             return
         }
-        #expect(reason.hasPrefix("line 2: "))
+        #expect(reason.hasPrefix("line 2, byte "))
         let badType = journalError { try EventInput.events(fromNDJSON: Array("\n\n{\"type\":\"X\"}".utf8)) }
         guard case .invalidJSON(_, let typeReason)? = badType else {
             Issue.record("expected invalidJSON, got \(String(describing: badType))")

@@ -45,7 +45,8 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidEventType(let type):
             return "invalid event type \(JournalError.quoted(type)): must match ^[a-z][a-z0-9_.:-]{0,63}$"
         case .invalidJSON(let offset, let reason):
-            return "invalid JSON at byte \(offset): \(reason)"
+            // A negative offset means the reason already says where (an NDJSON line and its byte).
+            return offset < 0 ? "invalid JSON: \(reason)" : "invalid JSON at byte \(offset): \(reason)"
         case .runNotFound(let id):
             return "run \(id) not found"
         case .runExists(let id):

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A validated run identifier.
 ///
 /// Run ids become file names (`<journal-dir>/<id>.jsonl`), so every id is checked against
@@ -40,19 +42,44 @@ public struct RunID: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 /// ULID text (48-bit millisecond time + 80 random bits, Crockford base32, lowercase): sorts by creation time.
+///
+/// Monotonic within a millisecond in this process: ids made in the same millisecond continue from the previous
+/// id's random part plus one, so "newest first" holds even for runs created together.
 enum ULID {
     private static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+    private static let last = Mutex<(millis: Int64, high: UInt16, low: UInt64)>((-1, 0, 0))
 
     static func make(millis: Int64) -> String {
-        var out = [UInt8](repeating: 0, count: 26)
-        var time = UInt64(max(0, millis))
-        for index in stride(from: 9, through: 0, by: -1) {
-            out[index] = alphabet[Int(time & 31)]
-            time >>= 5
+        let (time, high, low) = last.withLock { state -> (Int64, UInt16, UInt64) in
+            if millis != state.millis {
+                var generator = SystemRandomNumberGenerator()
+                // Leave headroom so the +1 steps within one millisecond never overflow the 80 bits.
+                state = (millis, UInt16.random(in: 0...0x7FFF, using: &generator), generator.next())
+            } else {
+                let (low, carry) = state.low.addingReportingOverflow(1)
+                state.low = low
+                if carry { state.high &+= 1 }
+            }
+            return (state.millis, state.high, state.low)
         }
-        var generator = SystemRandomNumberGenerator()
-        for index in 10..<26 {
-            out[index] = alphabet[Int(generator.next() & 31)]
+        var out = [UInt8](repeating: 0, count: 26)
+        var timeBits = UInt64(max(0, time))
+        for index in stride(from: 9, through: 0, by: -1) {
+            out[index] = alphabet[Int(timeBits & 31)]
+            timeBits >>= 5
+        }
+        // 80 random bits = high 16 + low 64, written as 16 base32 digits (5 bits each), most significant first.
+        for index in 0..<16 {
+            let shift = 75 - index * 5  // bit position of this digit's lowest bit within the 80
+            var value: UInt64
+            if shift >= 64 {
+                value = UInt64(high) >> (shift - 64)
+            } else if shift > 59 {
+                value = (low >> shift) | (UInt64(high) << (64 - shift))
+            } else {
+                value = low >> shift
+            }
+            out[10 + index] = alphabet[Int(value & 31)]
         }
         return String(decoding: out, as: UTF8.self)
     }

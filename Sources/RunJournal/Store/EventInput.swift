@@ -18,7 +18,7 @@ public enum EventInput {
             do {
                 events.append(try event(fromJSON: trimmed))
             } catch let error as JournalError {
-                throw JournalError.prefixed(error, "line \(lineNumber): ")
+                throw JournalError.onLine(lineNumber, error)
             }
         }
         guard !events.isEmpty else { throw JournalError.invalidBatch("no events in the body") }
@@ -27,7 +27,7 @@ public enum EventInput {
 
     static func event(fromCompact compact: ArraySlice<UInt8>) throws -> NewEvent {
         guard compact.first == UInt8(ascii: "{") else {
-            throw JournalError.invalidJSON(offset: 0, reason: "expected an object {\"type\":…,\"data\":…}")
+            throw JournalError.invalidJSON(offset: -1, reason: "expected an object {\"type\":…,\"data\":…}")
         }
         var type: EventType?
         var data: ArraySlice<UInt8> = Array("{}".utf8)[...]
@@ -41,21 +41,22 @@ public enum EventInput {
             case "data":
                 data = member.value
             default:
-                throw JournalError.invalidJSON(offset: 0, reason: "unknown key \"\(member.key)\" (an event has only \"type\" and \"data\")")
+                throw JournalError.invalidJSON(offset: -1, reason: "unknown key \"\(member.key)\" (an event has only \"type\" and \"data\")")
             }
         }
-        guard let type else { throw JournalError.invalidJSON(offset: 0, reason: "missing \"type\"") }
+        guard let type else { throw JournalError.invalidJSON(offset: -1, reason: "missing \"type\"") }
         return NewEvent(type: type, compactData: Array(data))
     }
 }
 
 extension JournalError {
-    /// The same error with `prefix` in front of its human reason (to say which line of a batch failed).
-    static func prefixed(_ error: JournalError, _ prefix: String) -> JournalError {
+    /// The same error, saying which line of an NDJSON batch it is about (and where in that line).
+    static func onLine(_ line: Int, _ error: JournalError) -> JournalError {
         switch error {
-        case .invalidJSON(let offset, let reason): return .invalidJSON(offset: offset, reason: prefix + reason)
-        case .invalidBatch(let reason): return .invalidBatch(prefix + reason)
-        case .invalidEventType(let type): return .invalidJSON(offset: 0, reason: prefix + JournalError.invalidEventType(type).description)
+        case .invalidJSON(let offset, let reason):
+            return .invalidJSON(offset: -1, reason: offset >= 0 ? "line \(line), byte \(offset): \(reason)" : "line \(line): \(reason)")
+        case .invalidBatch(let reason): return .invalidBatch("line \(line): \(reason)")
+        case .invalidEventType: return .invalidJSON(offset: -1, reason: "line \(line): \(error.description)")
         default: return error
         }
     }

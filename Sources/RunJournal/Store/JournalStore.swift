@@ -40,6 +40,10 @@ public final class JournalStore: Sendable {
         }
     }
 
+    deinit {
+        flusher?.close()
+    }
+
     /// The journal file of `id`. Ids are validated by construction, so this can never leave the directory.
     public func path(of id: RunID) -> String { directory + "/" + id.rawValue + ".jsonl" }
 
@@ -56,7 +60,7 @@ public final class JournalStore: Sendable {
         if let metadata {
             compactMetadata = try JSONCompactor.compact(metadata)
             guard compactMetadata.first == UInt8(ascii: "{") else {
-                throw JournalError.invalidJSON(offset: 0, reason: "metadata must be a JSON object")
+                throw JournalError.invalidJSON(offset: -1, reason: "metadata must be a JSON object")
             }
         }
         var data = JSONWriter()
@@ -239,6 +243,7 @@ final class IntervalFlusher: @unchecked Sendable {
     private let state = ConditionLock()
     private var dirty: [ObjectIdentifier: JournalFile] = [:]
     private var started = false
+    private var closed = false
 
     init(intervalMillis: Int, logger: Logger) {
         self.intervalMillis = intervalMillis
@@ -256,18 +261,37 @@ final class IntervalFlusher: @unchecked Sendable {
         }
     }
 
+    /// Syncs what is dirty every interval; exits once an interval passes with nothing written (the next
+    /// `markDirty` starts it again), so an idle store holds no thread.
     private func run() {
         while true {
             let deadline = ConditionLock.monotonicNanos() + UInt64(intervalMillis) * 1_000_000
             let batch: [JournalFile] = state.withLock {
-                while ConditionLock.monotonicNanos() < deadline { state.wait(untilMonotonicNanos: deadline) }
+                while ConditionLock.monotonicNanos() < deadline, !closed { state.wait(untilMonotonicNanos: deadline) }
                 defer { dirty.removeAll(keepingCapacity: true) }
+                if dirty.isEmpty { started = false }
                 return Array(dirty.values)
             }
-            for file in batch {
-                do { try file.syncIfDirty() } catch {
-                    logger.error("interval fsync failed", metadata: ["path": "\(file.path)", "error": "\(error)"])
-                }
+            if batch.isEmpty { return }
+            syncAll(batch)
+        }
+    }
+
+    /// Syncs everything still dirty now (the store is going away).
+    func close() {
+        let batch: [JournalFile] = state.withLock {
+            closed = true
+            state.broadcast()
+            defer { dirty.removeAll() }
+            return Array(dirty.values)
+        }
+        syncAll(batch)
+    }
+
+    private func syncAll(_ batch: [JournalFile]) {
+        for file in batch {
+            do { try file.syncIfDirty() } catch {
+                logger.error("interval fsync failed", metadata: ["path": "\(file.path)", "error": "\(error)"])
             }
         }
     }

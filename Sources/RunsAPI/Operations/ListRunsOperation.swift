@@ -17,7 +17,9 @@ struct ListRunsOperation {
         }
         var limit = 100
         if let raw = request.queryValue("limit") {
-            guard let parsed = Int(raw), (1...Self.maxLimit).contains(parsed) else {
+            guard raw.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let parsed = Int(raw),
+                (1...Self.maxLimit).contains(parsed)
+            else {
                 return APIError.badRequest("invalid_limit", "limit must be an integer from 1 to \(Self.maxLimit)")
             }
             limit = parsed

@@ -46,7 +46,7 @@ struct FsyncOption: ParsableArguments {
 
     func policy() throws -> FsyncPolicy {
         guard let policy = FsyncPolicy(parsing: fsync) else {
-            throw ValidationError("--fsync must be always, never or interval:<ms> (got \(fsync))")
+            throw CLIFailure.usage("--fsync must be always, never or interval:<ms> (got \(fsync))")
         }
         return policy
     }
