@@ -361,9 +361,7 @@ struct CLIStoreTests {
             #expect(result.stderr.contains("--fsync must be always, never or interval:<ms>"), "\(result)")
             #expect(result.stdout.isEmpty)
             #expect(dir.snapshot() == before)
-            withKnownIssue("argument-parser's ValidationError adds Usage lines; the spec wants one line") {
-                #expect(result.stderrLines.count == 1, "\(result)")
-            }
+            #expect(result.stderrLines.count == 1, "\(result)")
         }
     }
 
