@@ -52,7 +52,8 @@ let package = Package(
             dependencies: ["RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"]),
+        // Fixtures are read from the source tree (#filePath), not bundled.
+        .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

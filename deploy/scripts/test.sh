@@ -1,9 +1,34 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk), builds, and runs the
+# Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq), builds, and runs the
 # whole suite — unit tests and the integration tests through real nginx and lighttpd on loopback.
+#
+#   deploy/scripts/test.sh                 every test target, one after another
+#   deploy/scripts/test.sh --filter NAME   passed on to `swift test` (one run)
+#
+# Each test target runs in its own `swift test` process: several targets measure process-wide things
+# (thread counts, descriptors, inotify instances, read syscalls) and run servers whose blocking waits would
+# otherwise compete for the 2-core machine's small Swift concurrency pool with unrelated suites.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 deploy/scripts/install-deps.sh --test
 swift build --build-tests
-swift test --skip-build "$@"
+
+if [[ $# -gt 0 ]]; then
+    exec swift test --skip-build "$@"
+fi
+
+targets=(RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests IntegrationTests)
+failed=()
+for target in "${targets[@]}"; do
+    echo "=== $target"
+    # FastCGIServerTests counts the process's threads after bursts: run its tests one at a time.
+    extra=()
+    [[ $target == FastCGIServerTests ]] && extra=(--no-parallel)
+    swift test --skip-build --filter "^${target}\." "${extra[@]}" || failed+=("$target")
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "test.sh: failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "test.sh: all test targets passed"
