@@ -529,15 +529,18 @@ async def idle_phase(args, label: str) -> dict:
     for s in streams:
         if s.transport:
             s.transport.abort()
-    # The responder notices each hang-up at once (epoll) and its worker threads fall back to the spare limit.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    # The responder notices each hang-up at once (epoll) and its worker threads fall back to the spare limit:
+    # wait until the thread count stops falling (at most 30 s).
+    started = time.monotonic()
+    previous = -1
+    while time.monotonic() < started + 30:
         await asyncio.sleep(1)
-        after = proc_status(args.pid)
-        if after["threads"] <= baseline["threads"] + 20:
+        threads = proc_status(args.pid)["threads"]
+        if threads == previous:
             break
+        previous = threads
     result["status_after_close"] = proc_status(args.pid)
-    result["seconds_to_release"] = round(time.monotonic() - (deadline - 30), 1)
+    result["seconds_to_release"] = round(time.monotonic() - started, 1)
     return result
 
 
