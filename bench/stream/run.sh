@@ -3,7 +3,7 @@
 # with the inotify tailer and with the polling baseline (--tailer poll --poll-interval-ms 250), back to back
 # in one run so the two compare under the same conditions. The client is bench/stream/streambench.py.
 #
-#   bench/stream/run.sh          # about 4.5 minutes; prints Markdown tables at the end
+#   bench/stream/run.sh          # about 4 minutes; prints Markdown tables at the end
 #
 # Environment: RJ_BIN (a prebuilt runjournal; otherwise `swift build -c release --scratch-path
 # .build-netbench`), MODES (default "inotify poll"), KEEP_RUNTIME=1 keeps the temp directory, and
