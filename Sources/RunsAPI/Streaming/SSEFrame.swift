@@ -1,3 +1,5 @@
+import RunJournal
+
 /// Server-Sent Events framing, byte-exact, shared by the stream and `runjournal replay --format sse` so the
 /// two can never differ.
 public enum SSEFrame {
@@ -24,7 +26,7 @@ public enum SSEFrame {
     @inlinable
     public static func eventByteCount(seq: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) -> Int {
         // "id: " + digits + "\nevent: " + type + "\ndata: " + data + "\n\n"
-        4 + decimalDigits(seq) + 8 + type.count + 7 + data.count + 2
+        4 + DecimalText.count(seq) + 8 + type.count + 7 + data.count + 2
     }
 
     /// Writes the frame `appendEvent` appends, to `destination`, which must have room for `eventByteCount`
@@ -45,34 +47,12 @@ public enum SSEFrame {
             cursor += literal.utf8CodeUnitCount
         }
         put("id: ")
-        // The seq's digits, written backwards into their place (no String per event).
-        let digits = decimalDigits(seq)
-        var value = seq.magnitude
-        var index = digits
-        repeat {
-            index -= 1
-            cursor.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10), toByteOffset: index, as: UInt8.self)
-            value /= 10
-        } while value > 0
-        if seq < 0 { cursor.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
-        cursor += digits
+        cursor += DecimalText.write(seq, to: cursor)
         put("\nevent: ")
         put(type)
         put("\ndata: ")
         put(data)
         put("\n\n")
         return destination.distance(to: cursor)
-    }
-
-    /// Characters of `value` in decimal, the sign included.
-    @inlinable @usableFromInline
-    static func decimalDigits(_ value: Int64) -> Int {
-        var count = value < 0 ? 2 : 1
-        var rest = value.magnitude
-        while rest >= 10 {
-            rest /= 10
-            count += 1
-        }
-        return count
     }
 }

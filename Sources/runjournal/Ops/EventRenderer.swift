@@ -116,13 +116,5 @@ struct EventRenderer {
     }
 
     /// Characters of `value` in decimal, the sign included.
-    static func digits(_ value: Int64) -> Int {
-        var count = value < 0 ? 2 : 1
-        var rest = value.magnitude
-        while rest >= 10 {
-            rest /= 10
-            count += 1
-        }
-        return count
-    }
+    static func digits(_ value: Int64) -> Int { DecimalText.count(value) }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RunJournal
 
 /// Bytes on their way to a file descriptor, written in large `write(2)`s.
 ///
@@ -77,16 +78,9 @@ struct OutputBuffer {
 
     /// `value` in decimal, padded with spaces on the right to `width` characters.
     mutating func append(decimal value: Int64, paddedTo width: Int = 0) throws {
-        let digits = EventRenderer.digits(value)
+        let digits = DecimalText.count(value)
         try withSpace(max(digits, width) + 1) { destination in
-            var rest = value.magnitude
-            var index = digits
-            repeat {
-                index -= 1
-                destination.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10), toByteOffset: index, as: UInt8.self)
-                rest /= 10
-            } while rest > 0
-            if value < 0 { destination.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+            DecimalText.write(value, to: destination)
             for offset in digits..<max(digits, width) { destination.storeBytes(of: UInt8(ascii: " "), toByteOffset: offset, as: UInt8.self) }
             return max(digits, width)
         }
