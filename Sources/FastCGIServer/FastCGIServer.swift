@@ -100,6 +100,9 @@ public final class FastCGIServer: Sendable {
             throw FastCGIServerError(.threadCreationFailed, "cannot install the acceptor wake-up signal handler", errno: errno)
         }
         raiseDescriptorLimit()
+        if runjournal_use_global_futex_hash() != 0 && errno != EINVAL {
+            logger.debug("could not switch to the global futex hash", metadata: ["errno": "\(errno)"])
+        }
         try monitor.start()
         defer { monitor.shutdown() }
         if configuration.handlesSignals {
@@ -375,7 +378,10 @@ public final class FastCGIServer: Sendable {
                 extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]), on: connection, method: "GET")
             return
         }
-        defer { activeStreams.subtract(1, ordering: .relaxed) }
+        defer {
+            // The last stream of a burst gone: give its buffers back to the kernel instead of keeping the peak.
+            if activeStreams.subtract(1, ordering: .relaxed).newValue == 0 { runjournal_release_free_memory() }
+        }
 
         let head = ResponseHead.serialize(
             status: response.status, headers: response.headers, contentLength: nil,

@@ -222,6 +222,8 @@ final class JournalFile: @unchecked Sendable {
 
     /// Extends `summary` over complete lines appended since it was last read (the whole file the first time).
     private func catchUpSummary() throws {
+        // The common case — nothing appended since — costs one fstat, not a read (GET /v1/runs/:id is hot).
+        if let current = summary, Int64(try Sys.fstat(fd, path: path).st_size) == current.byteCount { return }
         var current = summary ?? RunSummary(id: id)
         let reader = JournalReader(fd: fd, path: path)
         try reader.forEachLine(from: current.byteCount) { (line: JournalReader.Line) throws -> Bool in
