@@ -37,8 +37,11 @@ public final class FastCGIServer: Sendable {
     private nonisolated(unsafe) var acceptors: [Acceptor] = []
     private nonisolated(unsafe) var acceptFailure: FastCGIServerError?
 
-    /// Open connections by request, so a stop that outlasts its grace period can shut them down.
-    private let connections = Mutex<[UInt64: Int32]>([:])
+    /// Open connections by request, so a stop that outlasts its grace period can shut them down. Guarded by
+    /// `connectionsLock`, a plain pthread mutex: every request takes it twice, from up to thousands of
+    /// threads, and `Synchronization.Mutex`'s spinning slow path cost 20 % of the responder's CPU under load.
+    private nonisolated(unsafe) var connections: [UInt64: Int32] = [:]
+    private let connectionsLock = ConditionLock()
     private let nextConnectionID = Atomic<UInt64>(1)
 
     private enum Phase {
@@ -219,7 +222,7 @@ public final class FastCGIServer: Sendable {
             _ = pool.waitUntilAllExited(deadline: min(graceEnd, MonotonicTime.now() + .milliseconds(100)))
         }
         guard pool.snapshot.threads > 0 else { return }
-        let open = connections.withLock { connections in
+        let open = connectionsLock.withLock {
             for fd in connections.values { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             return connections.count
         }
@@ -302,11 +305,11 @@ public final class FastCGIServer: Sendable {
     private func serve(_ connection: FastCGIConnection) {
         let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         let fd = connection.connectionFD
-        connections.withLock { $0[id] = fd }
+        connectionsLock.withLock { connections[id] = fd }
         defer {
             // Forget the descriptor before libfcgi closes it: a forced stop must never shut down a
             // reused descriptor number.
-            connections.withLock { _ = $0.removeValue(forKey: id) }
+            connectionsLock.withLock { _ = connections.removeValue(forKey: id) }
             connection.finish()
         }
 
