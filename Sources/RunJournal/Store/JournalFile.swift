@@ -89,7 +89,7 @@ final class JournalFile: @unchecked Sendable {
             let info = try Sys.fstat(fd, path: path)
             if info.st_nlink == 0 { return (.stale, 0) }
             if Int64(info.st_size) != tail.size { try refreshTail(fileSize: Int64(info.st_size)) }
-            if needsSummary { try catchUpSummary() }
+            if needsSummary { try catchUpSummary(fileSize: tail.size) }
 
             if tail.lastType.isTerminal {
                 throw JournalError.runTerminal(id, RunStatus.queued.after(tail.lastType))
@@ -124,7 +124,12 @@ final class JournalFile: @unchecked Sendable {
             let firstSeq = tail.lastSeq + 1
             tail = TailState(size: startSize + Int64(bytes.count), lastSeq: seq, lastMillis: millis, lastType: events[events.count - 1].type)
             if summary?.byteCount == startSize {
-                Self.forEachLine(in: bytes) { line, fields in summary!.consume(line: line, fields: fields) }
+                try bytes.withUnsafeBytes { raw in
+                    try JournalReader.forEachLine(in: raw, offset: startSize, path: path) { line in
+                        summary!.consume(line: line.bytes, fields: line.fields)
+                        return true
+                    }
+                }
             }
             writtenGeneration += 1
             isDirty = true
@@ -167,9 +172,13 @@ final class JournalFile: @unchecked Sendable {
     }
 
     /// The summary, brought up to date with whatever was appended (by anyone) since it was last read.
-    func currentSummary() throws -> RunSummary {
-        try lock.withLock { () throws -> RunSummary in
-            try catchUpSummary()
+    /// The summary, brought up to date with whatever was appended (by anyone) since it was last read; nil
+    /// when the journal was unlinked (pruned) since this handle opened it.
+    func currentSummary() throws -> RunSummary? {
+        try lock.withLock { () throws -> RunSummary? in
+            let info = try Sys.fstat(fd, path: path)
+            if info.st_nlink == 0 { return nil }
+            try catchUpSummary(fileSize: Int64(info.st_size))
             return summary!
         }
     }
@@ -221,9 +230,10 @@ final class JournalFile: @unchecked Sendable {
     }
 
     /// Extends `summary` over complete lines appended since it was last read (the whole file the first time).
-    private func catchUpSummary() throws {
-        // The common case — nothing appended since — costs one fstat, not a read (GET /v1/runs/:id is hot).
-        if let current = summary, Int64(try Sys.fstat(fd, path: path).st_size) == current.byteCount { return }
+    /// `fileSize` is the size the caller just saw: the common case — nothing appended since — then costs no
+    /// read at all (GET /v1/runs/:id is hot).
+    private func catchUpSummary(fileSize: Int64) throws {
+        if let current = summary, fileSize == current.byteCount { return }
         var current = summary ?? RunSummary(id: id)
         let reader = JournalReader(fd: fd, path: path)
         try reader.forEachLine(from: current.byteCount) { (line: JournalReader.Line) throws -> Bool in
@@ -233,17 +243,4 @@ final class JournalFile: @unchecked Sendable {
         summary = current
     }
 
-    /// Calls `body` for each complete line in `bytes` (lines this process just wrote, known to be valid).
-    static func forEachLine(in bytes: [UInt8], _ body: (UnsafeRawBufferPointer, EventLine.Fields) -> Void) {
-        bytes.withUnsafeBytes { raw in
-            var start = 0
-            while start < raw.count {
-                var end = start
-                while raw[end] != 0x0A { end += 1 }
-                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-                if let fields = EventLine.scan(line) { body(line, fields) }
-                start = end + 1
-            }
-        }
-    }
 }

@@ -90,7 +90,12 @@ public final class JournalStore: Sendable {
         try Sys.fsyncDirectory(directory)
 
         var summary = RunSummary(id: id)
-        JournalFile.forEachLine(in: line) { bytes, fields in summary.consume(line: bytes, fields: fields) }
+        try line.withUnsafeBytes { raw in
+            try JournalReader.forEachLine(in: raw, offset: 0, path: finalPath) { line in
+                summary.consume(line: line.bytes, fields: line.fields)
+                return true
+            }
+        }
         return summary
     }
 
@@ -177,9 +182,7 @@ public final class JournalStore: Sendable {
     public func summary(of id: RunID) throws -> RunSummary {
         for attempt in 0..<2 {
             let file = try handle(for: id, reopen: attempt > 0)
-            let info = try Sys.fstat(file.fd, path: file.path)
-            if info.st_nlink == 0 { continue }
-            return try file.currentSummary()
+            if let summary = try file.currentSummary() { return summary }  // nil: pruned, reopen by path
         }
         throw JournalError.runNotFound(id)
     }
