@@ -141,25 +141,3 @@ func readRange(fd: Int32, start: Int64, count: Int, onRead: () -> Void) throws(S
     if filled < count { bytes.removeSubrange(filled...) }
     return bytes
 }
-
-/// Starts a detached thread running `body`. The tailer starts exactly two kinds: the process's inotify reader
-/// and a poller per tailer that needs one — never one per subscriber.
-func startDetachedThread(name: String, _ body: @escaping @Sendable () -> Void) {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(body: @escaping @Sendable () -> Void) {
-            self.body = body
-        }
-    }
-    let box = Unmanaged.passRetained(Box(body: body)).toOpaque()
-    var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    // Without its thread the tailer cannot follow anything; this fails only when the process is out of
-    // threads or memory, which no caller could recover from.
-    precondition(rc == 0, "pthread_create failed for \(name): \(String(cString: strerror(rc)))")
-    pthread_detach(thread)
-}

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import RunJournal
 import Synchronization
 
 /// inotify event bits (from <sys/inotify.h>), typed once as UInt32 so masks compose without casts.

@@ -1,3 +1,4 @@
+import RunJournal
 import Synchronization
 
 /// Something re-checked on every poll tick, on the poller's thread.

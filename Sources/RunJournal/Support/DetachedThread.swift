@@ -2,9 +2,11 @@
 import Glibc
 #endif
 
-/// Starts a detached pthread running `body`. For the store's few long-lived background threads; a plain
-/// pthread keeps Foundation out of the store.
-public func startDetachedThread(stackSize: Int = 512 * 1024, _ body: @escaping @Sendable () -> Void) {
+/// Starts a detached pthread running `body`. For the few long-lived background threads of the store, the
+/// tailer, the sweeper and the CLI; a plain pthread keeps Foundation out of them. `name` says which thread
+/// could not be started: that happens only when the process is out of threads or memory, which none of
+/// these callers could recover from.
+public func startDetachedThread(name: String = "background", stackSize: Int = 512 * 1024, _ body: @escaping @Sendable () -> Void) {
     final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
     var attributes = pthread_attr_t()
     pthread_attr_init(&attributes)
@@ -18,5 +20,5 @@ public func startDetachedThread(stackSize: Int = 512 * 1024, _ body: @escaping @
         box.body()
         return nil
     }, context)
-    precondition(result == 0, "pthread_create failed: \(result)")
+    precondition(result == 0, "pthread_create failed for \(name): \(String(cString: strerror(result)))")
 }
