@@ -81,10 +81,10 @@ struct SummaryTests {
     func lifecycleTypeRecognition() {
         let lifecycle: [EventType] = [.created, .started, .waiting, .stopRequested, .completed, .failed, .stopped]
         for type in lifecycle {
-            #expect(Array(type.rawValue.utf8).withUnsafeBytes { RunSummary.lifecycleType($0) } == type)
+            #expect(Array(type.rawValue.utf8).withUnsafeBytes { EventType.lifecycle($0) } == type)
         }
         for other in ["run.foo", "run.create", "run.createdx", "run.", "run", "step", "run.completed2", "xun.completed", "run-completed"] {
-            #expect(Array(other.utf8).withUnsafeBytes { RunSummary.lifecycleType($0) } == nil, "\(other)")
+            #expect(Array(other.utf8).withUnsafeBytes { EventType.lifecycle($0) } == nil, "\(other)")
         }
     }
 

@@ -40,6 +40,18 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible {
     public static let failed = EventType(trusted: "run.failed")
     public static let stopped = EventType(trusted: "run.stopped")
 
+    private static let lifecycleTypes: [EventType] = [.created, .started, .waiting, .stopRequested, .completed, .failed, .stopped]
+
+    /// The lifecycle type spelled by `bytes` (a scanned line's `type`), nil for any other type. Compares bytes
+    /// instead of building and re-validating an `EventType` per line: summaries, streams and the CLI call it
+    /// for every line they read.
+    public static func lifecycle(_ bytes: UnsafeRawBufferPointer) -> EventType? {
+        guard bytes.count >= 10, bytes[0] == UInt8(ascii: "r"), bytes[1] == UInt8(ascii: "u"),
+            bytes[2] == UInt8(ascii: "n"), bytes[3] == UInt8(ascii: ".")
+        else { return nil }
+        return lifecycleTypes.first { $0.rawValue.utf8.elementsEqual(bytes) }
+    }
+
     /// A terminal event ends the run: nothing may be appended after it.
     public var isTerminal: Bool { self == .completed || self == .failed || self == .stopped }
 }

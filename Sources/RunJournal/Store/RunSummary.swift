@@ -29,7 +29,7 @@ public struct RunSummary: Sendable, Equatable {
         updatedAtMillis = fields.timestampMillis
         lastType = String(decoding: type, as: UTF8.self)
         // Any type but the lifecycle ones affects the status exactly like run.started.
-        let eventType = Self.lifecycleType(type) ?? .started
+        let eventType = EventType.lifecycle(type) ?? .started
         if fields.seq == 1 {
             createdAtMillis = fields.timestampMillis
             if let metadata = try? JSONObjectReader.members(of: ArraySlice(line[fields.data]))
@@ -49,17 +49,6 @@ public struct RunSummary: Sendable, Equatable {
         }
         status = status.after(eventType)
         byteCount += Int64(line.count + 1)
-    }
-
-    private static let lifecycleTypes: [EventType] = [.created, .started, .waiting, .stopRequested, .completed, .failed, .stopped]
-
-    /// The lifecycle type spelled by `bytes`, nil for any other type. Compares bytes instead of building and
-    /// re-validating an `EventType` per line: this runs for every line when a summary is built from a journal.
-    static func lifecycleType(_ bytes: UnsafeRawBufferPointer) -> EventType? {
-        guard bytes.count >= 10, bytes[0] == UInt8(ascii: "r"), bytes[1] == UInt8(ascii: "u"),
-            bytes[2] == UInt8(ascii: "n"), bytes[3] == UInt8(ascii: ".")
-        else { return nil }
-        return lifecycleTypes.first { $0.rawValue.utf8.elementsEqual(bytes) }
     }
 
     /// The API's run shape: `{"id","status","stop_requested","created_at","updated_at","last_seq","metadata"}`.

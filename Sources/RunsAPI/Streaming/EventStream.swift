@@ -188,7 +188,7 @@ final class EventStream: @unchecked Sendable {
     /// stream (the client's reconnect then gets 204), instead of heartbeats forever on an ended run.
     private func send(_ line: JournalReader.Line) throws -> Bool {
         if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
-        let terminal = (try? EventType(line.typeString))?.isTerminal ?? false
+        let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
         guard line.seq > resumeAfter else { return terminal }
         SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &buffer)
         return terminal

@@ -24,14 +24,10 @@ enum LineKind {
     case other
 
     private static let runPrefix = Array("run.".utf8)
-    private static let terminalNames = [Array("completed".utf8), Array("failed".utf8), Array("stopped".utf8)]
 
     static func of(_ type: UnsafeRawBufferPointer) -> LineKind {
+        if EventType.lifecycle(type)?.isTerminal == true { return .terminal }
         guard type.count > runPrefix.count, memcmp(type.baseAddress!, runPrefix, runPrefix.count) == 0 else { return .other }
-        let rest = UnsafeRawBufferPointer(rebasing: type[runPrefix.count...])
-        for name in terminalNames where rest.count == name.count && memcmp(rest.baseAddress!, name, name.count) == 0 {
-            return .terminal
-        }
         return .lifecycle
     }
 }
