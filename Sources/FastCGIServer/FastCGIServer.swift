@@ -25,6 +25,8 @@ public final class FastCGIServer: Sendable {
     private let monitor: HangupMonitor
     private let probe: StackProbe?
     private let activeStreams = Atomic<Int>(0)
+    private let connectionsAccepted = Atomic<Int>(0)
+    private let requestsServed = Atomic<Int>(0)
     private let maxConcurrent: Int
 
     // Lifecycle, guarded by `lifecycleLock`.
@@ -43,6 +45,13 @@ public final class FastCGIServer: Sendable {
     private nonisolated(unsafe) var connections: [UInt64: Int32] = [:]
     private let connectionsLock = ConditionLock()
     private let nextConnectionID = Atomic<UInt64>(1)
+
+    /// Workers waiting on a kept connection for the web server's next request, by the id of their wait,
+    /// so a stop can wake them (with the acceptors' wake-up signal; the thread exists while it is listed
+    /// here). Guarded by `connectionsLock`, like `keptConnectionsClosing`, which refuses new waits once
+    /// the stop has begun.
+    private nonisolated(unsafe) var parkedOnKeptConnections: [UInt64: pthread_t] = [:]
+    private nonisolated(unsafe) var keptConnectionsClosing = false
 
     private enum Phase {
         case idle, running, stopped
@@ -124,6 +133,7 @@ public final class FastCGIServer: Sendable {
         }
         logger.info("FastCGI responder stopping: no longer accepting")
         stopAcceptors()
+        closeKeptConnections()
         socket.close()
         pool.close()
         drainRequests()
@@ -139,10 +149,12 @@ public final class FastCGIServer: Sendable {
     /// A snapshot of the server's load, for tests, logs and capacity checks.
     public var statistics: FastCGIServerStatistics {
         let workers = pool.snapshot
+        let kept = connectionsLock.withLock { parkedOnKeptConnections.count }
         return FastCGIServerStatistics(
-            workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: workers.busy,
-            activeStreams: activeStreams.load(ordering: .relaxed), watchedConnections: monitor.watchedCount,
-            stackHighWaterBytes: probe?.highWaterBytes)
+            workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: max(0, workers.busy - kept),
+            keptConnections: kept, activeStreams: activeStreams.load(ordering: .relaxed),
+            watchedConnections: monitor.watchedCount, connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
+            requestsServed: requestsServed.load(ordering: .relaxed), stackHighWaterBytes: probe?.highWaterBytes)
     }
 
     // MARK: stopping
@@ -212,6 +224,28 @@ public final class FastCGIServer: Sendable {
         lifecycleLock.unlock()
     }
 
+    /// Ends the kept connections nobody is using: the workers waiting on them for the web server's next
+    /// request are woken with the wake-up signal (their read(2) fails with EINTR, libfcgi closes the
+    /// connection and the worker leaves). A stop must not wait for the web server to close them: it keeps
+    /// idle connections for a minute. Re-sent until they are all gone, for the same lost-signal reason as
+    /// in `stopAcceptors`.
+    private func closeKeptConnections() {
+        let deadline = MonotonicTime.now() + .seconds(2)
+        connectionsLock.lock()
+        keptConnectionsClosing = true
+        while !parkedOnKeptConnections.isEmpty {
+            for thread in parkedOnKeptConnections.values { pthread_kill(thread, runjournal_wake_signal()) }
+            if !(MonotonicTime.now() < deadline) {
+                logger.warning("\(parkedOnKeptConnections.count) worker(s) did not leave their kept connection in time")
+                break
+            }
+            connectionsLock.unlock()
+            sleep(milliseconds: 20)
+            connectionsLock.lock()
+        }
+        connectionsLock.unlock()
+    }
+
     /// Waits for in-flight requests for the grace period (less if a second signal forces it), then shuts
     /// down the connections still open so blocked writes fail and their workers end.
     private func drainRequests() {
@@ -235,6 +269,7 @@ public final class FastCGIServer: Sendable {
     // MARK: accepting
 
     private func acceptLoop(_ acceptor: Acceptor) {
+        _ = runjournal_unblock_wake_signal()
         defer {
             lifecycleLock.withLock {
                 acceptor.exited = true
@@ -247,6 +282,7 @@ public final class FastCGIServer: Sendable {
             let error = connection.accept()
             if error == 0 {
                 backoffMilliseconds = 50
+                connectionsAccepted.add(1, ordering: .relaxed)
                 dispatch(connection)
                 continue
             }
@@ -276,10 +312,10 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    /// Hands an accepted request to a worker. When no worker can be had the request is answered 503 right
-    /// here: never left waiting for a thread.
+    /// Hands an accepted connection, with its first request, to a worker. When no worker can be had the
+    /// request is answered 503 right here: never left waiting for a thread.
     private func dispatch(_ connection: FastCGIConnection) {
-        let result = pool.dispatch { [self] in self.serve(connection) }
+        let result = pool.dispatch { [self] in self.serveConnection(connection) }
         guard case .failure(let refusal) = result else { return }
         let message: String
         switch refusal {
@@ -297,56 +333,85 @@ public final class FastCGIServer: Sendable {
             503, code: "server_busy", message: message,
             extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))])
         send(response, on: connection, method: "GET")
-        connection.finish()
+        requestsServed.add(1, ordering: .relaxed)
+        connection.closeConnection()
     }
 
     // MARK: serving (worker threads)
 
-    private func serve(_ connection: FastCGIConnection) {
+    /// Serves requests on one connection until it closes: the first, accepted by an acceptor, and then,
+    /// while the web server keeps the connection (nginx's `fastcgi_keep_conn`), each next one as it
+    /// arrives. A worker parked on a kept connection is never needed for anything else: the web server
+    /// sends a request on it only when the previous response is complete, so the request finds its worker
+    /// waiting, and new connections go to the acceptors as before.
+    private func serveConnection(_ connection: FastCGIConnection) {
+        let stackBounds = probe != nil ? StackProbe.currentBounds() : nil
+        while true {
+            let reusable = serve(connection)
+            requestsServed.add(1, ordering: .relaxed)
+            if let probe, let stackBounds { probe.record(stackBounds) }
+            // A body left unread up to this much past the limit (a 413 answered from Content-Length) is
+            // read and dropped to keep the connection; nginx never sends more than its client_max_body_size.
+            connection.finishRequest(keepConnection: reusable, drainLimit: configuration.maxBodyBytes + 65536)
+            guard connection.isConnectionOpen else { return }
+            let waitID = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+            let parked = connectionsLock.withLock { () -> Bool in
+                guard !keptConnectionsClosing else { return false }
+                parkedOnKeptConnections[waitID] = pthread_self()
+                return true
+            }
+            guard parked else {
+                connection.closeConnection()
+                return
+            }
+            let next = connection.acceptOnKeptConnection()
+            connectionsLock.withLock { _ = parkedOnKeptConnections.removeValue(forKey: waitID) }
+            guard next else { return }
+        }
+    }
+
+    /// Serves one request and completes its response. Returns whether the connection may carry another
+    /// request: false when the response could not be delivered whole.
+    private func serve(_ connection: FastCGIConnection) -> Bool {
         let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         let fd = connection.connectionFD
         connectionsLock.withLock { connections[id] = fd }
         defer {
-            // Forget the descriptor before libfcgi closes it: a forced stop must never shut down a
+            // Forget the descriptor before libfcgi can close it: a forced stop must never shut down a
             // reused descriptor number.
             connectionsLock.withLock { _ = connections.removeValue(forKey: id) }
-            connection.finish()
         }
 
         let head: RequestDecoder.Head
         switch RequestDecoder.decodeHead(connection.parameters()) {
         case .success(let decoded): head = decoded
         case .failure(let rejection):
-            send(rejection.response, on: connection, method: "GET")
-            return
+            return send(rejection.response, on: connection, method: "GET")
         }
 
         let limit = configuration.maxBodyBytes
         if let declared = head.declaredLength, declared > limit {
-            send(tooLarge(), on: connection, method: head.method)
-            return
+            return send(tooLarge(), on: connection, method: head.method)
         }
         // Without a declared length read one byte past the limit: that byte is the proof it is too large.
         guard let body = connection.readBody(upTo: head.declaredLength ?? (limit + 1), expected: head.declaredLength) else {
             logger.debug("connection failed while reading the request body", metadata: ["path": "\(head.path)"])
-            return
+            return false
         }
         if body.count > limit {
-            send(tooLarge(), on: connection, method: head.method)
-            return
+            return send(tooLarge(), on: connection, method: head.method)
         }
         if let declared = head.declaredLength, body.count < declared {
-            send(RequestDecoder.badRequest("the request body ended after \(body.count) of \(declared) bytes"), on: connection, method: head.method)
-            return
+            return send(RequestDecoder.badRequest("the request body ended after \(body.count) of \(declared) bytes"), on: connection, method: head.method)
         }
 
         let request = HTTPRequest(method: head.method, path: head.path, query: head.queryPairs, headers: head.headers, body: body)
         let response = handler.handle(request)
         switch response.body {
         case .bytes:
-            send(response, on: connection, method: head.method)
+            return send(response, on: connection, method: head.method)
         case .stream(let produce):
-            stream(response, produce, on: connection, path: head.path)
+            return stream(response, produce, on: connection, path: head.path)
         }
     }
 
@@ -354,8 +419,9 @@ public final class FastCGIServer: Sendable {
         .error(413, code: "payload_too_large", message: "the request body exceeds the limit of \(configuration.maxBodyBytes) bytes")
     }
 
-    /// Writes a complete response and ends it (the worker then closes the connection in `finish`).
-    private func send(_ response: HTTPResponse, on connection: FastCGIConnection, method: String) {
+    /// Writes a complete response and ends it; true if it was delivered to the web server whole.
+    @discardableResult
+    private func send(_ response: HTTPResponse, on connection: FastCGIConnection, method: String) -> Bool {
         var bytes: [UInt8] = []
         if case .bytes(let body) = response.body { bytes = body }
         let hasBody = ResponseHead.allowsBody(response.status)
@@ -363,23 +429,24 @@ public final class FastCGIServer: Sendable {
             status: response.status, headers: response.headers, contentLength: hasBody ? bytes.count : nil,
             dropped: { [logger] name in logger.warning("dropped an invalid response header", metadata: ["name": "\(name)"]) })
         if hasBody && method != "HEAD" { output += bytes }
-        if !connection.write(output) || !connection.completeResponse() {
+        guard connection.write(output), connection.completeResponse() else {
             logger.debug("client went away before the response was delivered", metadata: ["status": "\(response.status)"])
+            return false
         }
+        return true
     }
 
     private func stream(
         _ response: HTTPResponse, _ produce: @Sendable (any ResponseBodyWriter) throws -> Void,
         on connection: FastCGIConnection, path: String
-    ) {
+    ) -> Bool {
         guard reserveStream() else {
             let limit = configuration.maxStreams
             logger.warning("stream refused: at maxStreams", metadata: ["limit": "\(limit)", "path": "\(path)"])
-            send(.error(
+            return send(.error(
                 503, code: "too_many_streams",
                 message: "the server is serving its maximum of \(limit) streams; retry later",
                 extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]), on: connection, method: "GET")
-            return
         }
         defer {
             // The last stream of a burst gone: give its buffers back to the kernel instead of keeping the peak.
@@ -390,7 +457,7 @@ public final class FastCGIServer: Sendable {
             status: response.status, headers: response.headers, contentLength: nil,
             dropped: { [logger] name in logger.warning("dropped an invalid response header", metadata: ["name": "\(name)"]) })
         // Flush the head at once: the client (an EventSource) is "open" only when it has the headers.
-        guard connection.write(head), connection.flush() else { return }
+        guard connection.write(head), connection.flush() else { return false }
 
         let writer = FastCGIBodyWriter(connection: connection, monitor: monitor)
         defer { writer.end() }
@@ -398,11 +465,12 @@ public final class FastCGIServer: Sendable {
             try produce(writer)
         } catch ResponseWriterError.clientGone {
             logger.debug("stream client went away", metadata: ["path": "\(path)"])
+            return false
         } catch {
             logger.warning("stream ended with an error", metadata: ["path": "\(path)", "error": "\(error)"])
         }
         writer.end()
-        connection.completeResponse()
+        return connection.completeResponse()
     }
 
     private func reserveStream() -> Bool {
@@ -449,10 +517,17 @@ public struct FastCGIServerStatistics: Sendable, Equatable {
     public var idleWorkers: Int
     /// Requests being served, streams included.
     public var activeRequests: Int
+    /// Workers parked on a connection the web server keeps open (nginx's upstream `keepalive`), waiting
+    /// for its next request. Bounded by the web server's cache size, not by this server.
+    public var keptConnections: Int
     /// `.stream` responses running (counted against `maxStreams`).
     public var activeStreams: Int
     /// Stream connections the hang-up monitor watches.
     public var watchedConnections: Int
+    /// Connections accepted since the server started (a kept connection is accepted once for many requests).
+    public var connectionsAccepted: Int
+    /// Requests answered since the server started, refused ones (503) included.
+    public var requestsServed: Int
     /// Deepest worker stack use seen, when `measuresStackUsage` is on.
     public var stackHighWaterBytes: Int?
 }

@@ -5,11 +5,18 @@ import Glibc
 import Synchronization
 
 /// The thin wrapper over libfcgi: the only code in the package that calls `FCGX_*`. One value is one
-/// request on one connection, owned by exactly one thread at a time (the acceptor until it is handed to a
-/// worker). libfcgi's streams are not thread-safe, and this type does not make them so.
+/// `FCGX_Request`: a slot that holds at most one connection and, on it, at most one request at a time. It
+/// is owned by exactly one thread at a time (the acceptor until it is handed to a worker); libfcgi's
+/// streams are not thread-safe, and this type does not make them so.
+///
+/// A connection outlives its request when the web server asks for it (nginx's `fastcgi_keep_conn on`
+/// sets FCGI_KEEP_CONN): the worker that served the request then waits on the same connection for the
+/// next one (`acceptOnKeptConnection`), so a kept connection costs neither an accept nor a hand-off.
 final class FastCGIConnection: @unchecked Sendable {
     private let raw: UnsafeMutablePointer<FCGX_Request>
-    private var finished = false
+    private let listenFD: Int32
+    /// A request was accepted and `finishRequest` has not been called yet.
+    private var hasRequest = false
 
     private static let initialized = Mutex<Int32?>(nil)
 
@@ -31,6 +38,7 @@ final class FastCGIConnection: @unchecked Sendable {
 
     /// A request slot that will accept on `listenFD`.
     init(listenFD: Int32) {
+        self.listenFD = listenFD
         raw = .allocate(capacity: 1)
         // FCGI_FAIL_ACCEPT_ON_INTR: accept(2) interrupted by the stop wake-up signal returns -EINTR to
         // the acceptor instead of being retried inside libfcgi forever.
@@ -38,7 +46,7 @@ final class FastCGIConnection: @unchecked Sendable {
     }
 
     deinit {
-        if !finished { FCGX_Finish_r(raw) }
+        closeConnection()
         raw.deallocate()
     }
 
@@ -46,7 +54,29 @@ final class FastCGIConnection: @unchecked Sendable {
     /// (positive) errno, or a libfcgi code (-9998 not initialised, -9999 unknown) as is.
     func accept() -> Int32 {
         let status = FCGX_Accept_r(raw)
+        hasRequest = status == 0
         return status < 0 ? -status : 0
+    }
+
+    /// Whether a connection is open: after `finishRequest(keepConnection: true)` on a connection the web
+    /// server asked to keep.
+    var isConnectionOpen: Bool { raw.pointee.ipcFd >= 0 }
+
+    /// Blocks until the next request arrives on the kept connection and its parameters are read. False
+    /// when the connection ended instead: the web server closed it, it failed, or `shutdownKeptConnection`
+    /// was called for a stop. The connection is closed then.
+    ///
+    /// `FCGX_Accept_r` on a connection that ends falls through to accept(2) on the request's listening
+    /// socket, which would turn this worker into an unaccounted acceptor. The listening descriptor is
+    /// therefore -1 for the call: accept(2) fails at once with EBADF, which is the "connection ended"
+    /// answer.
+    func acceptOnKeptConnection() -> Bool {
+        guard isConnectionOpen else { return false }
+        raw.pointee.listen_sock = -1
+        let status = FCGX_Accept_r(raw)
+        raw.pointee.listen_sock = listenFD
+        hasRequest = status == 0
+        return hasRequest
     }
 
     /// The connection's descriptor (what the hang-up monitor watches and a forced stop shuts down).
@@ -124,19 +154,52 @@ final class FastCGIConnection: @unchecked Sendable {
         return FCGX_FClose(output) == 0
     }
 
-    /// Releases the request and closes the connection. libfcgi's close shuts down the write side and
-    /// waits (up to LIBFCGI_OS_CLOSE_POLL_TIMEOUT, 2 s by default) for the peer to close, so it runs
-    /// after `completeResponse`, on the worker, off the response's critical path. A web server that asked
-    /// for FCGI_KEEP_CONN gets its connection closed anyway: this responder serves one request per
-    /// connection (a kept connection would pin an idle worker thread).
-    func finish() {
-        guard !finished else { return }
-        finished = true
+    /// Ends the request: completes the response if that has not happened, then either keeps the
+    /// connection for the web server's next request or closes it. It is kept only when the web server
+    /// asked for that, the response went out whole, and the request's body was read to its end: body bytes
+    /// left unread would be taken for the next request's records, and libfcgi would drop the connection
+    /// with that request on it. The rest of a body the request did not read (a 413, a 400) is read and
+    /// discarded up to `drainLimit` bytes; a longer one closes the connection instead.
+    ///
+    /// libfcgi's close shuts down the write side and waits (up to LIBFCGI_OS_CLOSE_POLL_TIMEOUT, 2 s by
+    /// default) for the peer to close, so this runs after `completeResponse`, on the worker, off the
+    /// response's critical path.
+    func finishRequest(keepConnection wanted: Bool, drainLimit: Int) {
+        guard hasRequest else { return }
+        hasRequest = false
+        if !(wanted && raw.pointee.keepConnection != 0 && drainBody(limit: drainLimit)) {
+            raw.pointee.keepConnection = 0
+        }
+        // Closes stderr and stdout (if completeResponse did not), and the connection unless it is kept
+        // and no stream is in error.
         FCGX_Finish_r(raw)
-        let kept = raw.pointee.ipcFd
-        if kept >= 0 {
-            _ = close(kept)
+    }
+
+    /// Closes the connection without waiting for the peer: for a kept connection that carries no request
+    /// (the web server gets EOF and drops it from its cache), or after a request that must not be kept.
+    func closeConnection() {
+        if hasRequest { finishRequest(keepConnection: false, drainLimit: 0) }
+        let fd = raw.pointee.ipcFd
+        if fd >= 0 {
+            _ = close(fd)
             raw.pointee.ipcFd = -1
         }
+    }
+
+    /// Reads the request body to its end (the empty FCGI_STDIN record), discarding what the request did
+    /// not read. True if the end was reached within `limit` bytes and the stream is not in error.
+    private func drainBody(limit: Int) -> Bool {
+        guard let input = raw.pointee.`in` else { return false }
+        var discarded = 0
+        let chunkSize = 8192
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: chunkSize) { chunk in
+            while FCGX_HasSeenEOF(input) == 0 && FCGX_GetError(input) == 0 && discarded <= limit {
+                let read = FCGX_GetStr(chunk.baseAddress!, Int32(chunkSize), input)
+                if read <= 0 { break }
+                discarded += Int(read)
+            }
+        }
+        if discarded > limit { return false }
+        return FCGX_HasSeenEOF(input) != 0 && FCGX_GetError(input) == 0
     }
 }

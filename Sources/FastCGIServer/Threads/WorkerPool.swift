@@ -1,3 +1,4 @@
+import CFastCGI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -89,6 +90,10 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerLoop(_ worker: Worker, first: @escaping @Sendable () -> Void) {
+        // Best effort: a worker that stays a normal thread only loses throughput (see the shim).
+        _ = runjournal_use_batch_scheduling()
+        // A worker parked on a kept connection is woken by this signal when the server stops.
+        _ = runjournal_unblock_wake_signal()
         let bounds = probe != nil ? StackProbe.currentBounds() : nil
         if let probe, let bounds { probe.paint(bounds) }
         var job = first
