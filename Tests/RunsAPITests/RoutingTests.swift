@@ -46,6 +46,16 @@ struct RoutingTests {
         #expect(Route(path: "/v1/runs/abc/stop") == .runStop("abc"))
         #expect(Route(path: "/v1/runs/abc/stop/") == .runStop("abc"))
         #expect(Route(path: "/v1/runs/abc//") == nil)
+        #expect(Route(path: "/v1/runs/") == .runs)
+        #expect(Route(path: "/v1/runs/abc/events//") == nil)
+        #expect(Route(path: "/v1/runs/abc/events/x") == nil)
+        #expect(Route(path: "/v1/runs/abc/events/x/") == nil)
+        #expect(Route(path: "/v1/runs/abc/events/x/y/z") == nil)
+        #expect(Route(path: "/v1/runs//events") == nil)
+        #expect(Route(path: "/v1/runz") == nil)
+        #expect(Route(path: "/v2/runs") == nil)
+        #expect(Route(path: "v1/runs") == nil)
+        #expect(Route(path: "/v1/runs/r\u{E9}sum\u{E9}") == .run("r\u{E9}sum\u{E9}"))
         #expect(Route(path: "") == nil)
     }
 

@@ -63,8 +63,9 @@ enum RequestDecoder {
         }
 
         var headers: [String: String] = [:]
+        headers.reserveCapacity(parameters.count)
         for (name, value) in parameters {
-            if name.hasPrefix("HTTP_"), name.count > 5 {
+            if name.utf8.count > 5, name.hasPrefix("HTTP_") {
                 headers[headerName(name.dropFirst(5))] = String(decoding: value, as: UTF8.self)
             }
         }
@@ -146,7 +147,15 @@ enum RequestDecoder {
 
     /// `LAST_EVENT_ID` → `last-event-id`.
     static func headerName(_ cgiName: Substring) -> String {
-        String(cgiName.lowercased().map { $0 == "_" ? "-" : $0 })
+        // Byte by byte: CGI names are ASCII (the web server made them from header names), and this runs
+        // for every header of every request.
+        String(decoding: cgiName.utf8.map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte | 0x20
+            case UInt8(ascii: "_"): return UInt8(ascii: "-")
+            default: return byte
+            }
+        }, as: UTF8.self)
     }
 
     private static func stripAbsoluteForm(_ uri: ArraySlice<UInt8>) -> ArraySlice<UInt8> {

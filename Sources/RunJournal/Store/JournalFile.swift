@@ -175,9 +175,12 @@ final class JournalFile: @unchecked Sendable {
     /// The summary, brought up to date with whatever was appended (by anyone) since it was last read; nil
     /// when the journal was unlinked (pruned) since this handle opened it.
     func currentSummary() throws -> RunSummary? {
-        try lock.withLock { () throws -> RunSummary? in
-            let info = try Sys.fstat(fd, path: path)
-            if info.st_nlink == 0 { return nil }
+        // fstat outside the lock: every GET of a run comes here, and a syscall inside the critical section
+        // made concurrent readers of one run queue on the mutex (and sleep on its futex). A size read a
+        // moment before the lock is as current as the request needs; catching up never goes backwards.
+        let info = try Sys.fstat(fd, path: path)
+        if info.st_nlink == 0 { return nil }
+        return try lock.withLock { () throws -> RunSummary? in
             try catchUpSummary(fileSize: Int64(info.st_size))
             return summary!
         }

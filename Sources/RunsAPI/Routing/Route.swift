@@ -9,16 +9,26 @@ public enum Route: Equatable, Sendable {
     case runStop(String)  // /v1/runs/:id/stop
 
     public init?(path: String) {
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard segments.first == "" else { return nil }
-        segments.removeFirst()
-        if segments.last == "" && segments.count > 1 { segments.removeLast() }  // tolerate one trailing slash
-        guard segments.count >= 2, segments[0] == "v1", segments[1] == "runs" else { return nil }
+        // Matched on the path's UTF-8 bytes, segment by segment: this runs for every request, and only the
+        // id becomes a String.
+        var utf8 = path.utf8[...]
+        guard utf8.first == UInt8(ascii: "/") else { return nil }
+        utf8 = utf8.dropFirst()
+        var segments: [Substring.UTF8View] = []
+        while segments.count < 6 {  // one more than any route has, to tell "too many" apart
+            let end = utf8.firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+            segments.append(Substring(utf8[..<end]).utf8)
+            if end == utf8.endIndex { break }
+            utf8 = utf8[utf8.index(after: end)...]
+        }
+        if segments.count > 1 && segments.last!.isEmpty { segments.removeLast() }  // tolerate one trailing slash
+        guard segments.count >= 2, segments[0].elementsEqual("v1".utf8), segments[1].elementsEqual("runs".utf8) else { return nil }
+        let id = segments.count > 2 ? String(Substring(segments[2])) : ""
         switch segments.count {
         case 2: self = .runs
-        case 3 where !segments[2].isEmpty: self = .run(segments[2])
-        case 4 where !segments[2].isEmpty && segments[3] == "events": self = .runEvents(segments[2])
-        case 4 where !segments[2].isEmpty && segments[3] == "stop": self = .runStop(segments[2])
+        case 3 where !id.isEmpty: self = .run(id)
+        case 4 where !id.isEmpty && segments[3].elementsEqual("events".utf8): self = .runEvents(id)
+        case 4 where !id.isEmpty && segments[3].elementsEqual("stop".utf8): self = .runStop(id)
         default: return nil
         }
     }
