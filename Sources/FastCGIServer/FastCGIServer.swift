@@ -133,7 +133,7 @@ public final class FastCGIServer: Sendable {
         }
         logger.info("FastCGI responder stopping: no longer accepting")
         stopAcceptors()
-        closeKeptConnections()
+        wakeParkedWorkers()
         socket.close()
         pool.close()
         drainRequests()
@@ -149,10 +149,9 @@ public final class FastCGIServer: Sendable {
     /// A snapshot of the server's load, for tests, logs and capacity checks.
     public var statistics: FastCGIServerStatistics {
         let workers = pool.snapshot
-        let kept = connectionsLock.withLock { parkedOnKeptConnections.count }
         return FastCGIServerStatistics(
-            workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: max(0, workers.busy - kept),
-            keptConnections: kept, activeStreams: activeStreams.load(ordering: .relaxed),
+            workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: workers.busy,
+            keptConnections: workers.parked, activeStreams: activeStreams.load(ordering: .relaxed),
             watchedConnections: monitor.watchedCount, connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
             requestsServed: requestsServed.load(ordering: .relaxed), stackHighWaterBytes: probe?.highWaterBytes)
     }
@@ -226,24 +225,15 @@ public final class FastCGIServer: Sendable {
 
     /// Ends the kept connections nobody is using: the workers waiting on them for the web server's next
     /// request are woken with the wake-up signal (their read(2) fails with EINTR, libfcgi closes the
-    /// connection and the worker leaves). A stop must not wait for the web server to close them: it keeps
-    /// idle connections for a minute. Re-sent until they are all gone, for the same lost-signal reason as
-    /// in `stopAcceptors`.
-    private func closeKeptConnections() {
-        let deadline = MonotonicTime.now() + .seconds(2)
-        connectionsLock.lock()
-        keptConnectionsClosing = true
-        while !parkedOnKeptConnections.isEmpty {
+    /// connection and the worker leaves), and no worker parks from now on. A stop must not wait for the
+    /// web server to close them: nginx keeps idle connections for a minute. Called again on every round of
+    /// `drainRequests`, for the same lost-signal reason as in `stopAcceptors`.
+    private func wakeParkedWorkers() {
+        connectionsLock.withLock {
+            keptConnectionsClosing = true
+            // Only while listed (removed under this lock before its worker goes on) is a thread known to exist.
             for thread in parkedOnKeptConnections.values { pthread_kill(thread, runjournal_wake_signal()) }
-            if !(MonotonicTime.now() < deadline) {
-                logger.warning("\(parkedOnKeptConnections.count) worker(s) did not leave their kept connection in time")
-                break
-            }
-            connectionsLock.unlock()
-            sleep(milliseconds: 20)
-            connectionsLock.lock()
         }
-        connectionsLock.unlock()
     }
 
     /// Waits for in-flight requests for the grace period (less if a second signal forces it), then shuts
@@ -253,15 +243,22 @@ public final class FastCGIServer: Sendable {
         while pool.snapshot.threads > 0 {
             let forced = lifecycleLock.withLock { forceRequested }
             if forced || !(MonotonicTime.now() < graceEnd) { break }
-            _ = pool.waitUntilAllExited(deadline: min(graceEnd, MonotonicTime.now() + .milliseconds(100)))
+            wakeParkedWorkers()
+            _ = pool.waitUntilAllExited(deadline: min(graceEnd, MonotonicTime.now() + .milliseconds(50)))
         }
         guard pool.snapshot.threads > 0 else { return }
+        wakeParkedWorkers()
         let open = connectionsLock.withLock {
             for fd in connections.values { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             return connections.count
         }
         logger.notice("stop grace period over: shut down \(open) open connection(s)")
-        if !pool.waitUntilAllExited(deadline: MonotonicTime.now() + .seconds(2)) {
+        let deadline = MonotonicTime.now() + .seconds(2)
+        while pool.snapshot.threads > 0 && MonotonicTime.now() < deadline {
+            wakeParkedWorkers()
+            _ = pool.waitUntilAllExited(deadline: min(deadline, MonotonicTime.now() + .milliseconds(50)))
+        }
+        if pool.snapshot.threads > 0 {
             logger.warning("\(pool.snapshot.busy) request(s) still running after the stop; their handlers do not return")
         }
     }
@@ -320,8 +317,7 @@ public final class FastCGIServer: Sendable {
         let message: String
         switch refusal {
         case .atCapacity:
-            message = "the server is handling its maximum of \(maxConcurrent) concurrent requests"
-            logger.warning("request refused: at maxConcurrentRequests", metadata: ["limit": "\(maxConcurrent)"])
+            message = atCapacityMessage()
         case .threadUnavailable(let code):
             message = "the server cannot start another worker thread"
             logger.error("request refused: pthread_create failed", metadata: ["errno": "\(code)"])
@@ -337,6 +333,11 @@ public final class FastCGIServer: Sendable {
         connection.closeConnection()
     }
 
+    private func atCapacityMessage() -> String {
+        logger.warning("request refused: at maxConcurrentRequests", metadata: ["limit": "\(maxConcurrent)"])
+        return "the server is handling its maximum of \(maxConcurrent) concurrent requests"
+    }
+
     // MARK: serving (worker threads)
 
     /// Serves requests on one connection until it closes: the first, accepted by an acceptor, and then,
@@ -345,43 +346,53 @@ public final class FastCGIServer: Sendable {
     /// sends a request on it only when the previous response is complete, so the request finds its worker
     /// waiting, and new connections go to the acceptors as before.
     private func serveConnection(_ connection: FastCGIConnection) {
+        connection.setIdleTimeout(configuration.keptConnectionIdleTimeout)
         let stackBounds = probe != nil ? StackProbe.currentBounds() : nil
+        var admitted = true  // the first request was admitted by `dispatch`
         while true {
-            let reusable = serve(connection)
+            let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+            let fd = connection.connectionFD
+            // Registered while the request is served and its body drained, so a forced stop can shut the
+            // connection down; forgotten before libfcgi may close it, so a reused number is never touched.
+            connectionsLock.withLock { connections[id] = fd }
+            var reusable = admitted ? serve(connection) : refuseAtCapacity(connection)
             requestsServed.add(1, ordering: .relaxed)
             if let probe, let stackBounds { probe.record(stackBounds) }
             // A body left unread up to this much past the limit (a 413 answered from Content-Length) is
             // read and dropped to keep the connection; nginx never sends more than its client_max_body_size.
-            connection.finishRequest(keepConnection: reusable, drainLimit: configuration.maxBodyBytes + 65536)
+            reusable = reusable && connection.drainBody(limit: configuration.maxBodyBytes + 65536)
+            connectionsLock.withLock { _ = connections.removeValue(forKey: id) }
+            connection.finishRequest(keepConnection: reusable)
             guard connection.isConnectionOpen else { return }
-            let waitID = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+
             let parked = connectionsLock.withLock { () -> Bool in
                 guard !keptConnectionsClosing else { return false }
-                parkedOnKeptConnections[waitID] = pthread_self()
+                parkedOnKeptConnections[id] = pthread_self()
                 return true
             }
             guard parked else {
                 connection.closeConnection()
                 return
             }
+            pool.park()
             let next = connection.acceptOnKeptConnection()
-            connectionsLock.withLock { _ = parkedOnKeptConnections.removeValue(forKey: waitID) }
+            connectionsLock.withLock { _ = parkedOnKeptConnections.removeValue(forKey: id) }
+            admitted = pool.unpark()
             guard next else { return }
         }
+    }
+
+    /// A request on a kept connection while `maxConcurrentRequests` requests run: the same 503 the
+    /// acceptors give a new connection then.
+    private func refuseAtCapacity(_ connection: FastCGIConnection) -> Bool {
+        send(.error(503, code: "server_busy", message: atCapacityMessage(),
+                    extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]),
+             on: connection, method: "GET")
     }
 
     /// Serves one request and completes its response. Returns whether the connection may carry another
     /// request: false when the response could not be delivered whole.
     private func serve(_ connection: FastCGIConnection) -> Bool {
-        let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let fd = connection.connectionFD
-        connectionsLock.withLock { connections[id] = fd }
-        defer {
-            // Forget the descriptor before libfcgi can close it: a forced stop must never shut down a
-            // reused descriptor number.
-            connectionsLock.withLock { _ = connections.removeValue(forKey: id) }
-        }
-
         let head: RequestDecoder.Head
         switch RequestDecoder.decodeHead(connection.parameters()) {
         case .success(let decoded): head = decoded

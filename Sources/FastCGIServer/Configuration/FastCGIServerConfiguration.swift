@@ -58,6 +58,11 @@ public struct FastCGIServerConfiguration: Sendable {
     /// Whether `run()` turns SIGTERM/SIGINT into `stop()` (a second signal forces the stop). Off for servers
     /// embedded in tests.
     public var handlesSignals: Bool
+    /// How long a connection the web server keeps may stay silent before the responder closes it. nginx
+    /// closes idle kept connections itself (`keepalive_timeout`, 60 s in deploy/nginx.conf); this only
+    /// frees the worker of a connection whose peer vanished without closing it. Keep it above the web
+    /// server's own idle timeout: a request nginx sends just as the responder closes is lost.
+    public var keptConnectionIdleTimeout: Duration
     /// Paints each worker stack and records the deepest use (`FastCGIServer.statistics`). Costs a full
     /// stack's worth of RSS per thread: a measurement tool, never for production.
     public var measuresStackUsage: Bool
@@ -75,6 +80,7 @@ public struct FastCGIServerConfiguration: Sendable {
         socketMode: mode_t = 0o660,
         stopGracePeriod: Duration = .seconds(5),
         handlesSignals: Bool = true,
+        keptConnectionIdleTimeout: Duration = .seconds(300),
         measuresStackUsage: Bool = false
     ) {
         self.listen = listen
@@ -89,6 +95,7 @@ public struct FastCGIServerConfiguration: Sendable {
         self.socketMode = socketMode
         self.stopGracePeriod = stopGracePeriod
         self.handlesSignals = handlesSignals
+        self.keptConnectionIdleTimeout = keptConnectionIdleTimeout
         self.measuresStackUsage = measuresStackUsage
     }
 
@@ -111,6 +118,7 @@ public struct FastCGIServerConfiguration: Sendable {
         guard (1...64).contains(acceptorThreads) else { throw invalid("acceptorThreads must be 1...64 (got \(acceptorThreads))") }
         guard listenBacklog >= 1 else { throw invalid("listenBacklog must be at least 1") }
         guard stopGracePeriod >= .zero else { throw invalid("stopGracePeriod must not be negative") }
+        guard keptConnectionIdleTimeout >= .milliseconds(1) else { throw invalid("keptConnectionIdleTimeout must be at least 1 ms") }
         if case .tcp(_, let port) = listen, !(0...65535).contains(port) {
             throw invalid("TCP port must be 0...65535 (got \(port))")
         }

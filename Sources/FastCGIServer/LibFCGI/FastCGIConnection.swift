@@ -170,30 +170,36 @@ final class FastCGIConnection: @unchecked Sendable {
     }
 
     /// Ends the request: completes the response if that has not happened, then either keeps the
-    /// connection for the web server's next request or closes it. It is kept only when the web server
-    /// asked for that, the response went out whole, and the request's body was read to its end: body bytes
-    /// left unread would be taken for the next request's records, and libfcgi would drop the connection
-    /// with that request on it. The rest of a body the request did not read (a 413, a 400) is read and
-    /// discarded up to `drainLimit` bytes; a longer one closes the connection instead.
+    /// connection for the web server's next request or closes it. It is kept only when the caller wants
+    /// it (the response went out whole and `drainBody` succeeded), the web server asked for it, and no
+    /// stream is in error.
     ///
     /// libfcgi's close shuts down the write side and waits (up to LIBFCGI_OS_CLOSE_POLL_TIMEOUT, 2 s by
     /// default) for the peer to close, so this runs after `completeResponse`, on the worker, off the
     /// response's critical path.
-    func finishRequest(keepConnection wanted: Bool, drainLimit: Int) {
+    func finishRequest(keepConnection wanted: Bool) {
         guard hasRequest else { return }
         hasRequest = false
-        if !(wanted && raw.pointee.keepConnection != 0 && drainBody(limit: drainLimit)) {
-            raw.pointee.keepConnection = 0
-        }
-        // Closes stderr and stdout (if completeResponse did not), and the connection unless it is kept
-        // and no stream is in error.
+        if !wanted { raw.pointee.keepConnection = 0 }
         FCGX_Finish_r(raw)
+    }
+
+    /// Gives a kept connection's reads a deadline: a worker parked on a connection its peer abandoned
+    /// without closing it (a TCP peer that vanished, a client that asked to keep the connection and went
+    /// quiet) gets EAGAIN after `timeout` and closes it, instead of holding its thread for ever. Set once
+    /// per connection; it also bounds each read of a request body.
+    func setIdleTimeout(_ timeout: Duration) {
+        let fd = raw.pointee.ipcFd
+        guard fd >= 0 else { return }
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Closes the connection without waiting for the peer: for a kept connection that carries no request
     /// (the web server gets EOF and drops it from its cache), or after a request that must not be kept.
     func closeConnection() {
-        if hasRequest { finishRequest(keepConnection: false, drainLimit: 0) }
+        if hasRequest { finishRequest(keepConnection: false) }
         let fd = raw.pointee.ipcFd
         if fd >= 0 {
             _ = close(fd)
@@ -202,8 +208,11 @@ final class FastCGIConnection: @unchecked Sendable {
     }
 
     /// Reads the request body to its end (the empty FCGI_STDIN record), discarding what the request did
-    /// not read. True if the end was reached within `limit` bytes and the stream is not in error.
-    private func drainBody(limit: Int) -> Bool {
+    /// not read. True if the end was reached within `limit` bytes and the stream is not in error. Needed
+    /// before a connection is kept: body records left on it would be taken for the next request's, and
+    /// libfcgi would drop the connection with that request on it.
+    func drainBody(limit: Int) -> Bool {
+        guard hasRequest, raw.pointee.keepConnection != 0 else { return false }
         guard let input = raw.pointee.`in` else { return false }
         var discarded = 0
         let chunkSize = 8192

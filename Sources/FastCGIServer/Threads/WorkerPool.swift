@@ -15,6 +15,8 @@ final class WorkerPool: @unchecked Sendable {
     private var idle: [Worker] = []
     private var threads = 0
     private var busy = 0
+    /// Workers waiting on a kept connection (see `park`): alive, not idle, not busy.
+    private var parked = 0
     private var closed = false
 
     private let stackSize: Int
@@ -36,6 +38,7 @@ final class WorkerPool: @unchecked Sendable {
         var threads: Int
         var idle: Int
         var busy: Int
+        var parked: Int
     }
 
     init(stackSize: Int, spareLimit: Int, maxBusy: Int, probe: StackProbe?) {
@@ -126,6 +129,28 @@ final class WorkerPool: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// The calling worker's job waits on a kept connection for the web server's next request: until
+    /// `unpark`, it is not counted against `maxBusy`. An idle kept connection is the web server's cache,
+    /// not work, and must not take the capacity that requests (and the reserve kept for short requests
+    /// next to `maxStreams` streams) are counted against.
+    func park() {
+        lock.withLock {
+            busy -= 1
+            parked += 1
+        }
+    }
+
+    /// The parked worker has something to do again: a request arrived on its connection, or the connection
+    /// ended and the job is about to return. It counts as busy again; false if that makes more than
+    /// `maxBusy` requests, in which case the request is to be refused (503), not served.
+    func unpark() -> Bool {
+        lock.withLock {
+            parked -= 1
+            busy += 1
+            return busy <= maxBusy
+        }
+    }
+
     /// Refuses new work and lets idle workers exit; busy ones exit when their request ends.
     func close() {
         lock.withLock {
@@ -149,6 +174,6 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     var snapshot: Snapshot {
-        lock.withLock { Snapshot(threads: threads, idle: idle.count, busy: busy) }
+        lock.withLock { Snapshot(threads: threads, idle: idle.count, busy: busy, parked: parked) }
     }
 }
