@@ -106,7 +106,7 @@ static inline int runjournal_use_global_futex_hash(void) {
 // Puts the calling thread under SCHED_BATCH (nice value unchanged). Request workers are woken by the web
 // server's every write to their connection; as normal threads each wake-up preempts the web server's worker
 // in the middle of its event-loop batch, and both pay a context switch more per request. A batch thread
-// waits for the running one to yield, which measured 20-30 % more short requests per second through nginx on
+// waits for the running one to yield, which measured 15-25 % more short requests per second through nginx on
 // 2 cores. Linux only (SCHED_BATCH = 3, a GNU constant the Glibc module does not export).
 static inline int runjournal_use_batch_scheduling(void) {
     struct sched_param parameters;
