@@ -15,6 +15,9 @@
 #include <malloc.h>
 #include <sys/prctl.h>
 #include <sched.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 // GNU extensions the Glibc module does not export (it is built without _GNU_SOURCE).
 extern int pthread_setname_np(pthread_t thread, const char *name);
@@ -68,10 +71,10 @@ static inline int runjournal_ignore_signal(int signo) {
 
 static inline void runjournal_wake_handler(int signo) { (void)signo; }
 
-// The signal used to interrupt an acceptor thread blocked in accept(2) inside FCGX_Accept_r when the
-// server stops. A real-time signal nobody else uses; its handler does nothing and is installed WITHOUT
-// SA_RESTART, so the interrupted accept(2) fails with EINTR and (with FCGI_FAIL_ACCEPT_ON_INTR)
-// FCGX_Accept_r returns -EINTR to the acceptor loop, which then sees the stop flag.
+// The signal used to interrupt, when the server stops, an acceptor thread blocked in accept(2) and a worker
+// blocked in read(2) inside FCGX_Accept_r waiting for its connection's next request. A real-time signal
+// nobody else uses; its handler does nothing and is installed WITHOUT SA_RESTART, so the interrupted call
+// fails with EINTR: the acceptor loop then sees the stop flag, and libfcgi closes the worker's connection.
 static inline int runjournal_wake_signal(void) { return SIGRTMIN + 3; }
 
 static inline int runjournal_install_wake_handler(void) {
@@ -112,6 +115,30 @@ static inline int runjournal_use_batch_scheduling(void) {
     struct sched_param parameters;
     memset(&parameters, 0, sizeof(parameters));
     return sched_setscheduler(0, 3, &parameters);
+}
+
+extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+// Accepts one connection on the (blocking) listening socket: the new descriptor, or -1 with errno. The
+// acceptor threads call this rather than libfcgi's accept, which goes on to wait for and read the request's
+// parameters on the acceptor itself, so a client that connects and then stalls would hold an acceptor (two
+// such clients, every new connection). `tcp`: disable Nagle, as libfcgi's own accept does, so a stream's
+// small flushed frames are not held back.
+static inline int runjournal_accept(int listen_fd, int tcp) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0 && tcp) {
+        int on = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    }
+    return fd;
+}
+
+// The address family of a socket (AF_UNIX, AF_INET, AF_INET6), or -1.
+static inline int runjournal_socket_family(int fd) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return -1;
+    return address.ss_family;
 }
 
 // Returns freed heap memory to the kernel (after a burst of streams, whose buffers glibc keeps otherwise).

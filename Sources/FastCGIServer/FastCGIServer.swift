@@ -28,6 +28,8 @@ public final class FastCGIServer: Sendable {
     private let connectionsAccepted = Atomic<Int>(0)
     private let requestsServed = Atomic<Int>(0)
     private let maxConcurrent: Int
+    /// The listening socket is TCP (`--listen`, or an inherited TCP socket): accepted connections get TCP_NODELAY.
+    private let acceptsTCP: Bool
 
     // Lifecycle, guarded by `lifecycleLock`.
     private let lifecycleLock = ConditionLock()
@@ -46,11 +48,11 @@ public final class FastCGIServer: Sendable {
     private let connectionsLock = ConditionLock()
     private let nextConnectionID = Atomic<UInt64>(1)
 
-    /// Workers waiting on a kept connection for the web server's next request, by the id of their wait,
-    /// so a stop can wake them (with the acceptors' wake-up signal; the thread exists while it is listed
-    /// here). Guarded by `connectionsLock`, like `keptConnectionsClosing`, which refuses new waits once
-    /// the stop has begun.
-    private nonisolated(unsafe) var parkedOnKeptConnections: [UInt64: pthread_t] = [:]
+    /// Workers waiting for their connection's next request (the first one of a new connection, or the next
+    /// one on a kept connection), by the id of their wait, so a stop can wake them (with the acceptors'
+    /// wake-up signal; the thread exists while it is listed here). Guarded by `connectionsLock`, like
+    /// `keptConnectionsClosing`, which refuses new waits once the stop has begun.
+    private nonisolated(unsafe) var waitingForRequests: [UInt64: pthread_t] = [:]
     private nonisolated(unsafe) var keptConnectionsClosing = false
 
     private enum Phase {
@@ -77,6 +79,8 @@ public final class FastCGIServer: Sendable {
             stackSize: configuration.workerStackSize, spareLimit: configuration.spareWorkerLimit,
             maxBusy: maxConcurrent, probe: probe)
         socket = try ListeningSocket.open(configuration)
+        let family = runjournal_socket_family(socket.fd)
+        acceptsTCP = family == AF_INET || family == AF_INET6
     }
 
     deinit {
@@ -232,7 +236,7 @@ public final class FastCGIServer: Sendable {
         connectionsLock.withLock {
             keptConnectionsClosing = true
             // Only while listed (removed under this lock before its worker goes on) is a thread known to exist.
-            for thread in parkedOnKeptConnections.values { pthread_kill(thread, runjournal_wake_signal()) }
+            for thread in waitingForRequests.values { pthread_kill(thread, runjournal_wake_signal()) }
         }
     }
 
@@ -275,14 +279,14 @@ public final class FastCGIServer: Sendable {
         }
         var backoffMilliseconds = 50
         while !lifecycleLock.withLock({ acceptorsMustExit }) {
-            let connection = FastCGIConnection(listenFD: socket.fd)
-            let error = connection.accept()
-            if error == 0 {
+            let fd = runjournal_accept(socket.fd, acceptsTCP ? 1 : 0)
+            if fd >= 0 {
                 backoffMilliseconds = 50
                 connectionsAccepted.add(1, ordering: .relaxed)
-                dispatch(connection)
+                dispatch(FastCGIConnection(acceptedFD: fd))
                 continue
             }
+            let error = errno
             switch error {
             case EINTR, ECONNABORTED, EPROTO, EPIPE, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
                 // A signal (the stop wake-up among them) or a connection that died before we got to it.
@@ -294,9 +298,9 @@ public final class FastCGIServer: Sendable {
                 ])
                 sleep(milliseconds: backoffMilliseconds)
                 backoffMilliseconds = min(backoffMilliseconds * 2, 1000)
-            case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP, 9998, 9999:
+            case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP:
                 if lifecycleLock.withLock({ acceptorsMustExit }) { return }
-                let failure = FastCGIServerError(.acceptFailed, "the listening socket failed", errno: error < 9998 ? error : nil)
+                let failure = FastCGIServerError(.acceptFailed, "the listening socket failed", errno: error)
                 logger.critical("\(failure)")
                 lifecycleLock.withLock { if acceptFailure == nil { acceptFailure = failure } }
                 requestStop(force: false)
@@ -309,11 +313,15 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    /// Hands an accepted connection, with its first request, to a worker. When no worker can be had the
-    /// request is answered 503 right here: never left waiting for a thread.
+    /// Hands an accepted connection to a worker, which reads and serves its requests. When no worker can be
+    /// had the connection's request is answered 503 right here: never left waiting for a thread. Reading
+    /// it is then the acceptor's job, with a short deadline, so a client that stalls at that moment holds
+    /// the acceptor for a second at most.
     private func dispatch(_ connection: FastCGIConnection) {
         let result = pool.dispatch { [self] in self.serveConnection(connection) }
         guard case .failure(let refusal) = result else { return }
+        connection.setIdleTimeout(.seconds(1))
+        guard connection.readNextRequest() else { return }
         let message: String
         switch refusal {
         case .atCapacity:
@@ -348,9 +356,29 @@ public final class FastCGIServer: Sendable {
     private func serveConnection(_ connection: FastCGIConnection) {
         connection.setIdleTimeout(configuration.keptConnectionIdleTimeout)
         let stackBounds = probe != nil ? StackProbe.currentBounds() : nil
-        var admitted = true  // the first request was admitted by `dispatch`
+        var isFirstRequest = true
         while true {
+            // Wait for the connection's next request: the first one here too, not on the acceptor, so a
+            // client that connects and stalls holds this worker (until the idle timeout), never an acceptor.
+            // Listed while waiting, so a stop can interrupt the wait.
             let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+            let waiting = connectionsLock.withLock { () -> Bool in
+                guard !keptConnectionsClosing else { return false }
+                waitingForRequests[id] = pthread_self()
+                return true
+            }
+            guard waiting else {
+                connection.closeConnection()
+                return
+            }
+            // Between requests of a kept connection the worker is parked: it takes no request capacity.
+            if !isFirstRequest { pool.park() }
+            let received = connection.readNextRequest()
+            connectionsLock.withLock { _ = waitingForRequests.removeValue(forKey: id) }
+            let admitted = isFirstRequest || pool.unpark()
+            isFirstRequest = false
+            guard received else { return }
+
             let fd = connection.connectionFD
             // Registered while the request is served and its body drained, so a forced stop can shut the
             // connection down; forgotten before libfcgi may close it, so a reused number is never touched.
@@ -364,21 +392,6 @@ public final class FastCGIServer: Sendable {
             connectionsLock.withLock { _ = connections.removeValue(forKey: id) }
             connection.finishRequest(keepConnection: reusable)
             guard connection.isConnectionOpen else { return }
-
-            let parked = connectionsLock.withLock { () -> Bool in
-                guard !keptConnectionsClosing else { return false }
-                parkedOnKeptConnections[id] = pthread_self()
-                return true
-            }
-            guard parked else {
-                connection.closeConnection()
-                return
-            }
-            pool.park()
-            let next = connection.acceptOnKeptConnection()
-            connectionsLock.withLock { _ = parkedOnKeptConnections.removeValue(forKey: id) }
-            admitted = pool.unpark()
-            guard next else { return }
         }
     }
 

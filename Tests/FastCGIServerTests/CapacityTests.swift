@@ -75,6 +75,29 @@ import FastCGIServer
         }
     }
 
+    /// A client that connects and then sends part of a request and stalls must not hold an acceptor: with
+    /// the request read on the acceptor (libfcgi's own accept does that), two such clients stop every new
+    /// connection, and nginx's requests wait in the backlog until its read timeout.
+    @Test func clientsThatConnectAndStallHoldNoAcceptor() async throws {
+        try await ServerHarness.with(configure: { $0.acceptorThreads = 2 }, handler: ClosureHandler(echoResponse)) { harness in
+            var stalled: [Int32] = []
+            defer { stalled.forEach { close($0) } }
+            for _ in 0..<6 {
+                let fd = try #require(UnixSocketProbe.connect(harness.socketPath))
+                // The first byte of a FastCGI record header, and nothing more.
+                var version: UInt8 = 1
+                #expect(write(fd, &version, 1) == 1)
+                stalled.append(fd)
+            }
+            #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.connectionsAccepted >= 6 })
+            for index in 0..<5 {
+                // Each through a new nginx connection, so nginx's cached responder connections do not hide it.
+                let result = try HTTPClient.request(harness.url("/v1/runs/r\(index)"), timeout: .seconds(10))
+                #expect(result.status == 200)
+            }
+        }
+    }
+
     @Test func measuresTheDeepestWorkerStackUseWellBelowTheConfiguredSize() async throws {
         try await ServerHarness.with(configure: { $0.measuresStackUsage = true }, handler: ClosureHandler { request in
             if request.path.hasSuffix("/events") {

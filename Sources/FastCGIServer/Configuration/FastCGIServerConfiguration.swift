@@ -45,7 +45,8 @@ public struct FastCGIServerConfiguration: Sendable {
     /// bench/http: 64 connections ran 25-50 % slower with 16 spares), while an idle spare costs only the
     /// few stack pages it touched.
     public var spareWorkerLimit: Int
-    /// Threads blocked in `FCGX_Accept_r`; each accepted request is handed straight to a worker.
+    /// Threads blocked in accept(2); each accepted connection is handed straight to a worker, which reads
+    /// its requests.
     public var acceptorThreads: Int
     /// `listen(2)` backlog for sockets this server creates (the kernel caps it at `net.core.somaxconn`).
     public var listenBacklog: Int32

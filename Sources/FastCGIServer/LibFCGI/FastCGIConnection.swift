@@ -11,10 +11,9 @@ import Synchronization
 ///
 /// A connection outlives its request when the web server asks for it (nginx's `fastcgi_keep_conn on`
 /// sets FCGI_KEEP_CONN): the worker that served the request then waits on the same connection for the
-/// next one (`acceptOnKeptConnection`), so a kept connection costs neither an accept nor a hand-off.
+/// next one (`readNextRequest`), so a kept connection costs neither an accept nor a hand-off.
 final class FastCGIConnection: @unchecked Sendable {
     private let raw: UnsafeMutablePointer<FCGX_Request>
-    private let listenFD: Int32
     /// A request was accepted and `finishRequest` has not been called yet.
     private var hasRequest = false
 
@@ -36,13 +35,15 @@ final class FastCGIConnection: @unchecked Sendable {
         }
     }
 
-    /// A request slot that will accept on `listenFD`.
-    init(listenFD: Int32) {
-        self.listenFD = listenFD
+    /// A slot holding a connection an acceptor accepted (`runjournal_accept`): its requests are read with
+    /// `readNextRequest`, on the worker that serves them.
+    init(acceptedFD: Int32) {
         raw = .allocate(capacity: 1)
-        // FCGI_FAIL_ACCEPT_ON_INTR: accept(2) interrupted by the stop wake-up signal returns -EINTR to
-        // the acceptor instead of being retried inside libfcgi forever.
-        FCGX_InitRequest(raw, listenFD, FCGI_FAIL_ACCEPT_ON_INTR)
+        // No listening socket: when the connection ends, `FCGX_Accept_r` falls through to accept(2) on
+        // the request's listening descriptor, which would make the calling worker an acceptor nobody
+        // accounts for. On -1 that accept fails at once with EBADF, which is the "connection ended" answer.
+        FCGX_InitRequest(raw, -1, 0)
+        raw.pointee.ipcFd = acceptedFD
     }
 
     deinit {
@@ -50,32 +51,20 @@ final class FastCGIConnection: @unchecked Sendable {
         raw.deallocate()
     }
 
-    /// Blocks until a connection is accepted and its parameters are read. On failure returns the
-    /// (positive) errno, or a libfcgi code (-9998 not initialised, -9999 unknown) as is.
-    func accept() -> Int32 {
-        let status = FCGX_Accept_r(raw)
-        hasRequest = status == 0
-        return status < 0 ? -status : 0
-    }
-
-    /// Whether a connection is open: after `finishRequest(keepConnection: true)` on a connection the web
-    /// server asked to keep.
+    /// Whether a connection is open: from the accept until libfcgi or `closeConnection` closes it, which
+    /// `finishRequest` does unless the web server asked to keep the connection.
     var isConnectionOpen: Bool { raw.pointee.ipcFd >= 0 }
 
-    /// Blocks until the next request arrives on the kept connection and its parameters are read. False
-    /// when the connection ended instead: the web server closed it, it failed, or `shutdownKeptConnection`
-    /// was called for a stop. The connection is closed then.
-    ///
-    /// `FCGX_Accept_r` on a connection that ends falls through to accept(2) on the request's listening
-    /// socket, which would turn this worker into an unaccounted acceptor. The listening descriptor is
-    /// therefore -1 for the call: accept(2) fails at once with EBADF, which is the "connection ended"
-    /// answer.
-    func acceptOnKeptConnection() -> Bool {
-        guard isConnectionOpen else { return false }
-        raw.pointee.listen_sock = -1
-        let status = FCGX_Accept_r(raw)
-        raw.pointee.listen_sock = listenFD
-        hasRequest = status == 0
+    /// Blocks until the next request on the connection arrives and its parameters are read: the first one
+    /// after the accept, then each one the web server sends on a connection it keeps. False when the
+    /// connection ended instead: the web server closed it, it sent something that is not a request, it
+    /// stayed silent past `setIdleTimeout`, or a stop interrupted the wait. The connection is closed then.
+    func readNextRequest() -> Bool {
+        guard isConnectionOpen, !hasRequest else { return false }
+        // FCGX_Accept_r starts with FCGX_Finish_r, which closes the connection unless keepConnection is
+        // set: for a fresh connection it is not yet (the request's own flag replaces it once read).
+        raw.pointee.keepConnection = 1
+        hasRequest = FCGX_Accept_r(raw) == 0
         return hasRequest
     }
 

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+import RunsAPI
+import FastCGIServer
+
+/// The responder spoken to directly in FastCGI records, without a web server: over TCP (`--listen`), with
+/// and without FCGI_KEEP_CONN, the way a web server other than the shipped ones might.
+@Suite struct RawFastCGITests {
+    @Test func servesSeveralRequestsOnOneKeptTCPConnection() async throws {
+        try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
+                                     handler: ClosureHandler(echoResponse)) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port)
+            for index in 0..<3 {
+                let response = try client.request(uri: "/v1/runs/r\(index)?n=\(index)", body: Array("body \(index)".utf8), keepConnection: true)
+                #expect(response.hasPrefix("Status: 200"), "\(response)")
+                #expect(response.replacingOccurrences(of: "\\/", with: "/").contains(#""path":"/v1/runs/r\#(index)""#), "\(response)")
+                #expect(response.contains("body \(index)"))
+            }
+            #expect(await pollUntil(timeout: .seconds(5)) {
+                let statistics = harness.server.statistics
+                return statistics.connectionsAccepted == 1 && statistics.requestsServed == 3 && statistics.keptConnections == 1
+            })
+            client.close()
+            #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.keptConnections == 0 })
+        }
+    }
+
+    @Test func closesTheConnectionAfterARequestWithoutKeepConn() async throws {
+        try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
+                                     handler: ClosureHandler(echoResponse)) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port)
+            defer { client.close() }
+            let response = try client.request(uri: "/v1/runs/a", body: [], keepConnection: false)
+            #expect(response.hasPrefix("Status: 200"))
+            #expect(client.readsEndOfFile(within: .seconds(5)))
+            #expect(harness.server.statistics.keptConnections == 0)
+        }
+    }
+}
+
+/// Just enough of the FastCGI protocol's client side: BEGIN_REQUEST, PARAMS, STDIN out; STDOUT and
+/// END_REQUEST in.
+final class RawFastCGIClient {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else {
+            Glibc.close(fd)
+            throw ChildProcess.SpawnError(description: "cannot connect to 127.0.0.1:\(port)")
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func close() { Glibc.close(fd) }
+
+    /// Sends one request and returns its stdout (the CGI response) once END_REQUEST arrived.
+    func request(uri: String, body: [UInt8], keepConnection: Bool) throws -> String {
+        var out: [UInt8] = []
+        out += record(type: 1, content: [0, 1, keepConnection ? 1 : 0, 0, 0, 0, 0, 0])
+        var params: [UInt8] = []
+        for (name, value) in [("REQUEST_METHOD", "POST"), ("REQUEST_URI", uri), ("CONTENT_LENGTH", String(body.count)),
+                              ("CONTENT_TYPE", "text/plain")] {
+            params += [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
+        }
+        out += record(type: 4, content: params) + record(type: 4, content: [])
+        if !body.isEmpty { out += record(type: 5, content: body) }
+        out += record(type: 5, content: [])
+        guard out.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == out.count else {
+            throw ChildProcess.SpawnError(description: "short write")
+        }
+        var stdout: [UInt8] = []
+        while true {
+            let header = try read(count: 8)
+            let contentLength = Int(header[4]) << 8 | Int(header[5])
+            let content = try read(count: contentLength + Int(header[6]))
+            switch header[1] {
+            case 6: stdout += content.prefix(contentLength)
+            case 3: return String(decoding: stdout, as: UTF8.self)
+            default: continue
+            }
+        }
+    }
+
+    /// Whether the server closes the connection (read returns 0) within `timeout`.
+    func readsEndOfFile(within timeout: Duration) -> Bool {
+        var byte: UInt8 = 0
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let count = Glibc.read(fd, &byte, 1)
+            if count == 0 { return true }
+            if count < 0 && errno != EINTR && errno != EAGAIN { return true }
+        }
+        return false
+    }
+
+    private func record(type: UInt8, content: [UInt8]) -> [UInt8] {
+        [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), 0, 0] + content
+    }
+
+    private func read(count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) }
+            if n <= 0 { throw ChildProcess.SpawnError(description: "connection ended after \(got) of \(count) bytes") }
+            got += n
+        }
+        return bytes
+    }
+}
