@@ -15,9 +15,6 @@
 #include <malloc.h>
 #include <sys/prctl.h>
 #include <sched.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 // GNU extensions the Glibc module does not export (it is built without _GNU_SOURCE).
 extern int pthread_setname_np(pthread_t thread, const char *name);
@@ -117,7 +114,13 @@ static inline int runjournal_use_batch_scheduling(void) {
     return sched_setscheduler(0, 3, &parameters);
 }
 
-extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+// Declared here rather than through <sys/socket.h> and <netinet/tcp.h>: including those in this module
+// hides SOCK_CLOEXEC and friends from Swift code that also imports Glibc (they would be defined twice).
+// Values from the Linux ABI: SOCK_CLOEXEC = O_CLOEXEC, IPPROTO_TCP = 6, TCP_NODELAY = 1.
+struct sockaddr;
+extern int accept4(int fd, struct sockaddr *address, unsigned int *length, int flags);
+extern int setsockopt(int fd, int level, int name, const void *value, unsigned int length);
+extern int getsockname(int fd, struct sockaddr *address, unsigned int *length);
 
 // Accepts one connection on the (blocking) listening socket: the new descriptor, or -1 with errno. The
 // acceptor threads call this rather than libfcgi's accept, which goes on to wait for and read the request's
@@ -125,20 +128,21 @@ extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flag
 // such clients, every new connection). `tcp`: disable Nagle, as libfcgi's own accept does, so a stream's
 // small flushed frames are not held back.
 static inline int runjournal_accept(int listen_fd, int tcp) {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(listen_fd, NULL, NULL, 02000000 /* SOCK_CLOEXEC */);
     if (fd >= 0 && tcp) {
         int on = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        (void)setsockopt(fd, 6 /* IPPROTO_TCP */, 1 /* TCP_NODELAY */, &on, sizeof(on));
     }
     return fd;
 }
 
 // The address family of a socket (AF_UNIX, AF_INET, AF_INET6), or -1.
 static inline int runjournal_socket_family(int fd) {
-    struct sockaddr_storage address;
-    socklen_t length = sizeof(address);
+    // A sockaddr_storage's worth (128 bytes), suitably aligned; sa_family_t (unsigned short) comes first.
+    union { unsigned short family; unsigned char bytes[128]; unsigned long alignment; } address;
+    unsigned int length = sizeof(address);
     if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return -1;
-    return address.ss_family;
+    return address.family;
 }
 
 // Returns freed heap memory to the kernel (after a burst of streams, whose buffers glibc keeps otherwise).

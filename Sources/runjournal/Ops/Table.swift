@@ -42,7 +42,7 @@ struct Table {
                 if columns[index].alignment == .right { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding)) }
                 if let style, terminal.colours, !cell.isEmpty { out.append(contentsOf: style.rawValue.utf8) }
                 out.append(contentsOf: cell.utf8)
-                if let style, terminal.colours, !cell.isEmpty { out.append(contentsOf: Terminal.reset) }
+                if style != nil, terminal.colours, !cell.isEmpty { out.append(contentsOf: Terminal.reset) }
                 if columns[index].alignment == .left, !last { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding)) }
                 if !last { out.append(contentsOf: "  ".utf8) }
             }
