@@ -316,7 +316,7 @@ public final class FastCGIServer: Sendable {
     /// Hands an accepted connection to a worker, which reads and serves its requests. When no worker can be
     /// had the connection's request is answered 503 right here: never left waiting for a thread. Reading
     /// it is then the acceptor's job, with a short deadline, so a client that stalls at that moment holds
-    /// the acceptor for a second at most.
+    /// the acceptor for about a second (plus libfcgi's close, which waits up to 2 s for the peer to close).
     private func dispatch(_ connection: FastCGIConnection) {
         let result = pool.dispatch { [self] in self.serveConnection(connection) }
         guard case .failure(let refusal) = result else { return }
