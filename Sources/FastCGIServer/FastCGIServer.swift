@@ -28,6 +28,8 @@ public final class FastCGIServer: Sendable {
     private let connectionsAccepted = Atomic<Int>(0)
     private let requestsServed = Atomic<Int>(0)
     private let maxConcurrent: Int
+    /// How long a new connection may take to send its first request before it is closed.
+    static let firstRequestTimeout = Duration.seconds(5)
     /// The listening socket is TCP (`--listen`, or an inherited TCP socket): accepted connections get TCP_NODELAY.
     private let acceptsTCP: Bool
 
@@ -48,8 +50,8 @@ public final class FastCGIServer: Sendable {
     private let connectionsLock = ConditionLock()
     private let nextConnectionID = Atomic<UInt64>(1)
 
-    /// Workers waiting for their connection's next request (the first one of a new connection, or the next
-    /// one on a kept connection), by the id of their wait, so a stop can wake them (with the acceptors'
+    /// Workers parked on a kept connection, waiting for its next request, by the id of their wait, so a
+    /// stop can wake them (with the acceptors'
     /// wake-up signal; the thread exists while it is listed here). Guarded by `connectionsLock`, like
     /// `keptConnectionsClosing`, which refuses new waits once the stop has begun.
     private nonisolated(unsafe) var waitingForRequests: [UInt64: pthread_t] = [:]
@@ -316,12 +318,11 @@ public final class FastCGIServer: Sendable {
     /// Hands an accepted connection to a worker, which reads and serves its requests. When no worker can be
     /// had the connection's request is answered 503 right here: never left waiting for a thread. Reading
     /// it is then the acceptor's job, with a short deadline, so a client that stalls at that moment holds
-    /// the acceptor for about a second (plus libfcgi's close, which waits up to 2 s for the peer to close).
+    /// the acceptor for a second at most.
     private func dispatch(_ connection: FastCGIConnection) {
         let result = pool.dispatch { [self] in self.serveConnection(connection) }
         guard case .failure(let refusal) = result else { return }
-        connection.setIdleTimeout(.seconds(1))
-        guard connection.readNextRequest() else { return }
+        guard connection.readArrivedRequest(waitingAtMost: .seconds(1)) else { return }
         let message: String
         switch refusal {
         case .atCapacity:
@@ -354,29 +355,40 @@ public final class FastCGIServer: Sendable {
     /// sends a request on it only when the previous response is complete, so the request finds its worker
     /// waiting, and new connections go to the acceptors as before.
     private func serveConnection(_ connection: FastCGIConnection) {
-        connection.setIdleTimeout(configuration.keptConnectionIdleTimeout)
+        // The first request is read here, not on the acceptor, so a client that connects and stalls holds
+        // this worker, never an acceptor; and only briefly: a web server sends its request as soon as it
+        // has connected (libfcgi's own accept waited 2 s for it).
+        connection.setIdleTimeout(min(Self.firstRequestTimeout, configuration.keptConnectionIdleTimeout))
         let stackBounds = probe != nil ? StackProbe.currentBounds() : nil
         var isFirstRequest = true
         while true {
-            // Wait for the connection's next request: the first one here too, not on the acceptor, so a
-            // client that connects and stalls holds this worker (until the idle timeout), never an acceptor.
-            // Listed while waiting, so a stop can interrupt the wait.
             let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
-            let waiting = connectionsLock.withLock { () -> Bool in
-                guard !keptConnectionsClosing else { return false }
-                waitingForRequests[id] = pthread_self()
-                return true
+            let received: Bool
+            let admitted: Bool
+            if isFirstRequest {
+                // Not woken by a stop: a request accepted just before it is served within the grace
+                // period, and a silent connection ends at the timeout above.
+                received = connection.readNextRequest()
+                admitted = true
+                isFirstRequest = false
+                if received { connection.setIdleTimeout(configuration.keptConnectionIdleTimeout) }
+            } else {
+                // Waiting on a kept connection: parked (no request capacity taken) and listed, so a stop
+                // can interrupt the wait.
+                let waiting = connectionsLock.withLock { () -> Bool in
+                    guard !keptConnectionsClosing else { return false }
+                    waitingForRequests[id] = pthread_self()
+                    return true
+                }
+                guard waiting else {
+                    connection.closeConnection()
+                    return
+                }
+                pool.park()
+                received = connection.readNextRequest()
+                connectionsLock.withLock { _ = waitingForRequests.removeValue(forKey: id) }
+                admitted = pool.unpark()
             }
-            guard waiting else {
-                connection.closeConnection()
-                return
-            }
-            // Between requests of a kept connection the worker is parked: it takes no request capacity.
-            if !isFirstRequest { pool.park() }
-            let received = connection.readNextRequest()
-            connectionsLock.withLock { _ = waitingForRequests.removeValue(forKey: id) }
-            let admitted = isFirstRequest || pool.unpark()
-            isFirstRequest = false
             guard received else { return }
 
             let fd = connection.connectionFD

@@ -91,10 +91,68 @@ import FastCGIServer
             }
             #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.connectionsAccepted >= 6 })
             for index in 0..<5 {
-                // Each through a new nginx connection, so nginx's cached responder connections do not hide it.
+                // The first of these needs a new responder connection (nginx has none cached yet), which only
+                // a free acceptor can take.
                 let result = try HTTPClient.request(harness.url("/v1/runs/r\(index)"), timeout: .seconds(10))
                 #expect(result.status == 200)
             }
+        }
+    }
+
+    /// At the request cap the acceptor answers 503 itself, so it reads the request: a client that trickles
+    /// its request a byte at a time must not hold it (a per-read timeout would never expire).
+    @Test func aTricklingClientAtTheCapDoesNotHoldTheAcceptor() async throws {
+        let release = Gate()
+        let inside = Counter()
+        try await ServerHarness.with(configure: {
+            $0.maxConcurrentRequests = 1
+            $0.acceptorThreads = 1
+        }, handler: ClosureHandler { request in
+            if request.path == "/slow" {
+                inside.increment()
+                release.wait(timeout: .seconds(30))
+            }
+            return echoResponse(request)
+        }) { harness in
+            defer { release.open() }
+            let slow = Thread { _ = try? HTTPClient.request(harness.url("/slow")) }
+            slow.start()
+            #expect(await inside.reached(1, within: .seconds(10)))
+            let trickler = try RawFastCGIClient(unixPath: harness.socketPath)
+            defer { trickler.close() }
+            let stopTrickling = Gate()
+            defer { stopTrickling.open() }
+            let trickle = Thread {
+                // BEGIN_REQUEST, then a PARAMS record of 200 bytes: one byte every 200 ms, for longer than
+                // the test waits.
+                let bytes: [UInt8] = [1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 4, 0, 1, 0, 200, 0, 0]
+                    + Array(repeating: UInt8(ascii: "a"), count: 200)
+                for byte in bytes {
+                    if stopTrickling.wait(timeout: .milliseconds(200)) || !trickler.send([byte]) { return }
+                }
+            }
+            trickle.start()
+            try await Task.sleep(for: .milliseconds(300))
+            // The next connection still gets its 503, from the same (only) acceptor.
+            let started = ContinuousClock.now
+            let client = try RawFastCGIClient(unixPath: harness.socketPath, timeout: .seconds(8))
+            defer { client.close() }
+            let response = try client.request(uri: "/fast", body: [], keepConnection: false)
+            #expect(response.hasPrefix("Status: 503"), "\(response)")
+            #expect(ContinuousClock.now - started < .seconds(3))
+        }
+    }
+
+    /// A connection that never sends its request holds a worker, and with it request capacity, only briefly.
+    @Test func aSilentNewConnectionIsDroppedAfterTheFirstRequestTimeout() async throws {
+        try await ServerHarness.with(configure: { $0.maxConcurrentRequests = 2 }, handler: ClosureHandler(echoResponse)) { harness in
+            let silent = try (0..<2).map { _ in try RawFastCGIClient(unixPath: harness.socketPath) }
+            defer { silent.forEach { $0.close() } }
+            #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.activeRequests == 2 })
+            #expect(await pollUntil(timeout: .seconds(15)) { harness.server.statistics.activeRequests == 0 })
+            #expect(silent.allSatisfy { $0.readsEndOfFile(within: .seconds(5)) })
+            let result = try await HTTPClient.fetch(harness.url("/v1/runs/a"))
+            #expect(result.status == 200)
         }
     }
 

@@ -42,8 +42,17 @@ import FastCGIServer
 
 /// Just enough of the FastCGI protocol's client side: BEGIN_REQUEST, PARAMS, STDIN out; STDOUT and
 /// END_REQUEST in.
-final class RawFastCGIClient {
+final class RawFastCGIClient: @unchecked Sendable {  // one thread uses it at a time
     private let fd: Int32
+
+    init(unixPath: String, timeout: Duration = .seconds(10)) throws {
+        guard let connected = UnixSocketProbe.connect(unixPath) else {
+            throw ChildProcess.SpawnError(description: "cannot connect to \(unixPath)")
+        }
+        fd = connected
+        var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
@@ -104,6 +113,11 @@ final class RawFastCGIClient {
             if count < 0 && errno != EINTR && errno != EAGAIN { return true }
         }
         return false
+    }
+
+    /// Writes raw bytes (a partial record, for a client that stalls or trickles).
+    func send(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
     }
 
     private func record(type: UInt8, content: [UInt8]) -> [UInt8] {

@@ -185,10 +185,32 @@ final class FastCGIConnection: @unchecked Sendable {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// For the 503 an acceptor answers when no worker can be had: waits at most `timeout` for the request
+    /// to start arriving, then reads it only as far as it has already arrived (non-blocking), so a client
+    /// that stalls or trickles its request holds the acceptor for `timeout` at most. False (and the
+    /// connection closed) when the request is not there in time.
+    func readArrivedRequest(waitingAtMost timeout: Duration) -> Bool {
+        let fd = raw.pointee.ipcFd
+        guard fd >= 0, !hasRequest else { return false }
+        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        guard Glibc.poll(&poll, 1, milliseconds) == 1, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0 else {
+            closeConnection()
+            return false
+        }
+        // Detached: libfcgi closes without shutting down and waiting for the peer (its close would
+        // otherwise linger up to 2 s on a client that keeps sending).
+        raw.pointee.detached = 1
+        return readNextRequest()
+    }
+
     /// Closes the connection without waiting for the peer: for a kept connection that carries no request
     /// (the web server gets EOF and drops it from its cache), or after a request that must not be kept.
     func closeConnection() {
-        if hasRequest { finishRequest(keepConnection: false) }
+        if hasRequest {
+            raw.pointee.detached = 1  // no linger: libfcgi's close would wait up to 2 s for the peer
+            finishRequest(keepConnection: false)
+        }
         let fd = raw.pointee.ipcFd
         if fd >= 0 {
             _ = close(fd)

@@ -62,16 +62,18 @@ final class WorkerPool: @unchecked Sendable {
             lock.unlock()
             return .failure(.closed)
         }
+        // The cap before an idle worker: parked workers (not busy) mean there can be idle threads while
+        // `maxBusy` requests run.
+        guard busy < maxBusy else {
+            lock.unlock()
+            return .failure(.atCapacity)
+        }
         if let worker = idle.popLast() {
             worker.job = job
             busy += 1
             worker.wake.signal()
             lock.unlock()
             return .success(())
-        }
-        guard busy < maxBusy else {
-            lock.unlock()
-            return .failure(.atCapacity)
         }
         threads += 1
         busy += 1
