@@ -246,27 +246,26 @@ public final class FastCGIServer: Sendable {
     /// down the connections still open so blocked writes fail and their workers end.
     private func drainRequests() {
         let graceEnd = MonotonicTime.now() + configuration.stopGracePeriod
-        while pool.snapshot.threads > 0 {
-            let forced = lifecycleLock.withLock { forceRequested }
-            if forced || !(MonotonicTime.now() < graceEnd) { break }
-            wakeParkedWorkers()
-            _ = pool.waitUntilAllExited(deadline: min(graceEnd, MonotonicTime.now() + .milliseconds(50)))
-        }
-        guard pool.snapshot.threads > 0 else { return }
-        wakeParkedWorkers()
+        if waitForWorkersToExit(until: graceEnd, unless: { lifecycleLock.withLock { forceRequested } }) { return }
         let open = connectionsLock.withLock {
             for fd in connections.values { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             return connections.count
         }
         logger.notice("stop grace period over: shut down \(open) open connection(s)")
-        let deadline = MonotonicTime.now() + .seconds(2)
-        while pool.snapshot.threads > 0 && MonotonicTime.now() < deadline {
+        if !waitForWorkersToExit(until: MonotonicTime.now() + .seconds(2), unless: { false }) {
+            logger.warning("\(pool.snapshot.busy) request(s) still running after the stop; their handlers do not return")
+        }
+    }
+
+    /// True once every worker has exited; false when `deadline` passes or `giveUp()` says so first. Wakes
+    /// parked workers every 50 ms meanwhile: a wake-up sent just before a worker parks is lost.
+    private func waitForWorkersToExit(until deadline: MonotonicTime, unless giveUp: () -> Bool) -> Bool {
+        while pool.snapshot.threads > 0 {
+            if giveUp() || !(MonotonicTime.now() < deadline) { return false }
             wakeParkedWorkers()
             _ = pool.waitUntilAllExited(deadline: min(deadline, MonotonicTime.now() + .milliseconds(50)))
         }
-        if pool.snapshot.threads > 0 {
-            logger.warning("\(pool.snapshot.busy) request(s) still running after the stop; their handlers do not return")
-        }
+        return true
     }
 
     // MARK: accepting
@@ -323,28 +322,18 @@ public final class FastCGIServer: Sendable {
         let result = pool.dispatch { [self] in self.serveConnection(connection) }
         guard case .failure(let refusal) = result else { return }
         guard connection.readArrivedRequest(waitingAtMost: .seconds(1)) else { return }
-        let message: String
         switch refusal {
         case .atCapacity:
-            message = atCapacityMessage()
+            refuseAtCapacity(connection)
         case .threadUnavailable(let code):
-            message = "the server cannot start another worker thread"
             logger.error("request refused: pthread_create failed", metadata: ["errno": "\(code)"])
             sleep(milliseconds: 10)
+            refuse(connection, message: "the server cannot start another worker thread")
         case .closed:
-            message = "the server is stopping"
+            refuse(connection, message: "the server is stopping")
         }
-        let response = HTTPResponse.error(
-            503, code: "server_busy", message: message,
-            extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))])
-        send(response, on: connection, method: "GET")
         requestsServed.add(1, ordering: .relaxed)
         connection.closeConnection()
-    }
-
-    private func atCapacityMessage() -> String {
-        logger.warning("request refused: at maxConcurrentRequests", metadata: ["limit": "\(maxConcurrent)"])
-        return "the server is handling its maximum of \(maxConcurrent) concurrent requests"
     }
 
     // MARK: serving (worker threads)
@@ -407,10 +396,18 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    /// A request on a kept connection while `maxConcurrentRequests` requests run: the same 503 the
-    /// acceptors give a new connection then.
+    /// The 503 for a request that arrives while `maxConcurrentRequests` requests run, on a new connection
+    /// (answered by the acceptor) or on a kept one (by its worker).
+    @discardableResult
     private func refuseAtCapacity(_ connection: FastCGIConnection) -> Bool {
-        send(.error(503, code: "server_busy", message: atCapacityMessage(),
+        logger.warning("request refused: at maxConcurrentRequests", metadata: ["limit": "\(maxConcurrent)"])
+        return refuse(connection, message: "the server is handling its maximum of \(maxConcurrent) concurrent requests")
+    }
+
+    /// Answers the connection's request 503 `server_busy` with `Retry-After`; true if it was delivered.
+    @discardableResult
+    private func refuse(_ connection: FastCGIConnection, message: String) -> Bool {
+        send(.error(503, code: "server_busy", message: message,
                     extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]),
              on: connection, method: "GET")
     }

@@ -175,8 +175,9 @@ final class FastCGIConnection: @unchecked Sendable {
 
     /// Gives a kept connection's reads a deadline: a worker parked on a connection its peer abandoned
     /// without closing it (a TCP peer that vanished, a client that asked to keep the connection and went
-    /// quiet) gets EAGAIN after `timeout` and closes it, instead of holding its thread for ever. Set once
-    /// per connection; it also bounds each read of a request body.
+    /// quiet) gets EAGAIN after `timeout` and closes it, instead of holding its thread for ever. It bounds
+    /// every read on the connection, a request body's included; the worker sets a short one for the first
+    /// request and the kept-connection timeout once that request has arrived.
     func setIdleTimeout(_ timeout: Duration) {
         let fd = raw.pointee.ipcFd
         guard fd >= 0 else { return }
