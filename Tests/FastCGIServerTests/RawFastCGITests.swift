@@ -45,32 +45,25 @@ import FastCGIServer
 final class RawFastCGIClient: @unchecked Sendable {  // one thread uses it at a time
     private let fd: Int32
 
-    init(unixPath: String, timeout: Duration = .seconds(10)) throws {
-        guard let connected = UnixSocketProbe.connect(unixPath) else {
+    convenience init(unixPath: String, timeout: Duration = .seconds(10)) throws {
+        guard let fd = UnixSocketProbe.connect(unixPath) else {
             throw ChildProcess.SpawnError(description: "cannot connect to \(unixPath)")
         }
-        fd = connected
-        var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        self.init(fd: fd, timeout: timeout)
     }
 
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else {
-            Glibc.close(fd)
+    convenience init(port: Int, timeout: Duration = .seconds(10)) throws {
+        guard let fd = LoopbackPort.connect(port) else {
             throw ChildProcess.SpawnError(description: "cannot connect to 127.0.0.1:\(port)")
         }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        self.init(fd: fd, timeout: timeout)
+    }
+
+    /// Every read gives up after `timeout`, so a test never hangs on a server that does not answer.
+    private init(fd: Int32, timeout: Duration) {
+        self.fd = fd
+        var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
     func close() { Glibc.close(fd) }

@@ -50,24 +50,11 @@ final class E2EConnection: @unchecked Sendable {
 
     /// The same with a target of raw bytes (invalid UTF-8 included), for hostile requests.
     init(port: Int, method: String = "GET", rawTarget: [UInt8], headers: [(String, String)] = [], body: [UInt8]? = nil) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ConnectError(description: "socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let socketFD = fd
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else {
-            let code = errno
-            Glibc.close(fd)
+        guard let connected = LoopbackPort.connect(port) else {
             fd = -1
-            throw ConnectError(description: "connect 127.0.0.1:\(port): \(String(cString: strerror(code)))")
+            throw ConnectError(description: "connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
+        fd = connected
         var request = Array("\(method) ".utf8) + rawTarget + Array(" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n".utf8)
         for (name, value) in headers { request += Array("\(name): \(value)\r\n".utf8) }
         if let body {
