@@ -201,15 +201,7 @@ final class HTTPStream: @unchecked Sendable {
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return false }
             let milliseconds = Int32(min(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000, 200))
-            var poller = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, max(milliseconds, 1)) > 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = Glibc.read(readFD, &chunk, chunk.count)
-            if count > 0 {
-                lock.withLock { buffer += chunk[..<count] }
-            } else if count == 0 {
-                lock.withLock { reachedEnd = true }
-            }
+            _ = readAvailable(waitingMilliseconds: max(milliseconds, 1))
         }
     }
 
@@ -222,7 +214,7 @@ final class HTTPStream: @unchecked Sendable {
             if predicate(received) { return true }
             if lock.withLock({ reachedEnd }) { return false }
             if ContinuousClock.now >= deadline { return false }
-            if !drainAvailable() { try? await Task.sleep(for: .milliseconds(5)) }
+            if !readAvailable(waitingMilliseconds: 0) { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }
 
@@ -232,10 +224,11 @@ final class HTTPStream: @unchecked Sendable {
         return lock.withLock { reachedEnd }
     }
 
-    /// Reads whatever is ready without waiting; true if anything (data or EOF) arrived.
-    private func drainAvailable() -> Bool {
+    /// Reads whatever is ready, waiting up to `waitingMilliseconds` for something; true if anything (data
+    /// or EOF) arrived.
+    private func readAvailable(waitingMilliseconds: Int32) -> Bool {
         var poller = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, 0) > 0 else { return false }
+        guard poll(&poller, 1, waitingMilliseconds) > 0 else { return false }
         var chunk = [UInt8](repeating: 0, count: 65536)
         let count = Glibc.read(readFD, &chunk, chunk.count)
         if count > 0 {
