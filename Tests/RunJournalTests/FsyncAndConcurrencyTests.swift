@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 
@@ -27,7 +28,11 @@ struct FsyncAndConcurrencyTests {
         #expect(report.lineCount == 202)
         let expectedLines = [line(1, clock.nowMillis(), "run.created", #"{"metadata":{}}"#)]
             + (0..<100).map { line(Int64($0) + 2, clock.nowMillis(), "single", #"{"i":\#($0)}"#) }
-            + (0..<100).map { line(Int64($0) + 102, clock.nowMillis(), "batch", #"{"b":\#($0 / 10),"i":\#($0 % 10)}"#) }
+            + (0..<100).map { index -> String in
+                let text = line(Int64(index) + 102, clock.nowMillis(), "batch", #"{"b":\#(index / 10),"i":\#(index % 10)}"#)
+                // Every line of a batch but its last says more follow (the batch commits with its last line).
+                return index % 10 == 9 ? text : text.replacingOccurrences(of: #""type":"batch","#, with: #""type":"batch","more":true,"#)
+            }
             + [line(202, clock.nowMillis(), "run.completed")]
         #expect(readText(store.path(of: id)) == expectedLines.joined())
         #expect(try store.summary(of: id).status == .completed)

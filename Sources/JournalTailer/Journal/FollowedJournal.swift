@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import RunJournal
 import Synchronization
 
 /// How a journal (or directory) is currently being followed; kept so it can be undone exactly.
@@ -323,26 +324,32 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         }
     }
 
-    /// The bytes from `end` up to the last '\n' before `size`, with the offset they start at. Normally one
-    /// pread of `[end, size)`; a burst larger than the window is searched backwards window-sized chunk by
-    /// chunk, and only the chunk holding the last '\n' is returned (subscribers before it catch up from the
-    /// file). Nothing is cached between calls: a partial last line is re-read next time, because a torn tail
-    /// may be truncated and rewritten with different bytes in between.
+    /// The bytes from `end` up to the end of the last committed line before `size` (a complete line that does
+    /// not carry `"more":true`: a batch is published whole or not at all), with the offset they start at.
+    /// Normally one pread of `[end, size)`; a burst larger than the window is searched backwards, window by
+    /// window, and only the last window's worth of lines (starting at a line start) is returned (subscribers
+    /// before it catch up from the file). Nothing is cached between calls: an uncommitted tail is re-read next
+    /// time, because a torn tail may be truncated and rewritten with different bytes in between.
     private func newCompleteLines(from end: Int64, to size: Int64) throws(SystemError) -> (Int64, [UInt8])? {
         let count = {
             self.sharedReads.add(1, ordering: .relaxed)
             self.core.sharedReads.add(1, ordering: .relaxed)
         }
-        var chunkEnd = size
-        while chunkEnd > end {
-            let chunkStart = max(end, chunkEnd - Int64(core.windowBytes))
-            let bytes = try readRange(fd: fd, start: chunkStart, count: Int(chunkEnd - chunkStart), onRead: count)
-            if let last = bytes.lastIndex(of: 0x0A) {
-                return (chunkStart, Array(bytes[...last]))
+        var chunkStart = max(end, size - Int64(core.windowBytes))
+        while true {
+            let bytes = try readRange(fd: fd, start: chunkStart, count: Int(size - chunkStart), onRead: count)
+            let atLineStart = chunkStart == end
+            let committed = bytes.withUnsafeBytes { JournalCommit.lastCommittedEnd(in: $0, startsAtLineStart: atLineStart) }
+            if let committed {
+                // Start at a line start: `end` itself, or just after the first '\n' in the chunk (which exists:
+                // the committed line's start was found in it).
+                let from = atLineStart ? 0 : (bytes.firstIndex(of: 0x0A).map { $0 + 1 } ?? 0)
+                return (chunkStart + Int64(from), Array(bytes[from..<committed]))
             }
-            chunkEnd = chunkStart
+            if atLineStart { return nil }
+            // The last committed line starts before this chunk (a long line, or a large batch): look further back.
+            chunkStart = max(end, chunkStart - Int64(core.windowBytes))
         }
-        return nil
     }
 
     /// Durable before visible: with the store's fsync=always policy the lines must be on disk before any

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 
-/// The journal line envelope: `{"seq":1,"ts":"…","type":"…","data":…}` + `\n`, keys in exactly this order.
+/// The journal line envelope: `{"seq":1,"ts":"…","type":"…","data":…}` + `\n`, keys in exactly this order,
+/// with two optional keys between `type` and `data`: `"more":true` on every line of a batch but its last (the
+/// batch is committed by the line without it), and `"idempotency":{…}` on a keyed batch's last line.
 ///
 /// Writing and scanning live together so the two can never disagree. The scanner checks the fixed envelope
 /// byte by byte and returns where `type` and `data` are; it never decodes JSON, which is what lets readers go
@@ -14,14 +16,21 @@ public enum EventLine {
     static let tsPrefix: StaticString = #","ts":""#
     static let typePrefix: StaticString = #"","type":""#
     static let dataPrefix: StaticString = #"","data":"#
+    static let typeEnd: StaticString = #"""#
+    static let moreMarker: StaticString = #","more":true"#
+    static let idempotencyPrefix: StaticString = #","idempotency":"#
+    static let dataKey: StaticString = #","data":"#
 
     /// Appends one complete line (with its `\n`). `type` must be valid and `compactData` valid compact JSON.
     public static func append(
-        seq: Int64, millis: Int64, type: EventType, compactData: some Collection<UInt8>, to out: inout [UInt8]
+        seq: Int64, millis: Int64, type: EventType, compactData: some Collection<UInt8>,
+        more: Bool = false, idempotency: IdempotencyRecord? = nil, to out: inout [UInt8]
     ) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.byteCount) { timestamp in
             Timestamp.write(millis: millis, to: timestamp.baseAddress!)
-            append(seq: seq, timestamp: UnsafeBufferPointer(timestamp), type: type, compactData: compactData, to: &out)
+            append(
+                seq: seq, timestamp: UnsafeBufferPointer(timestamp), type: type, compactData: compactData,
+                more: more, idempotency: idempotency, to: &out)
         }
     }
 
@@ -29,7 +38,7 @@ public enum EventLine {
     /// timestamp, so it is formatted once per batch instead of once per event.
     static func append(
         seq: Int64, timestamp: UnsafeBufferPointer<UInt8>, type: EventType, compactData: some Collection<UInt8>,
-        to out: inout [UInt8]
+        more: Bool = false, idempotency: IdempotencyRecord? = nil, to out: inout [UInt8]
     ) {
         appendLiteral(seqPrefix, to: &out)
         appendDecimal(seq, to: &out)
@@ -37,7 +46,17 @@ public enum EventLine {
         out.append(contentsOf: timestamp)
         appendLiteral(typePrefix, to: &out)
         out.append(contentsOf: type.rawValue.utf8)
-        appendLiteral(dataPrefix, to: &out)
+        if !more && idempotency == nil {
+            appendLiteral(dataPrefix, to: &out)
+        } else {
+            appendLiteral(typeEnd, to: &out)
+            if more { appendLiteral(moreMarker, to: &out) }
+            if let idempotency {
+                appendLiteral(idempotencyPrefix, to: &out)
+                idempotency.appendJSON(to: &out)
+            }
+            appendLiteral(dataKey, to: &out)
+        }
         out.append(contentsOf: compactData)
         out.append(UInt8(ascii: "}"))
         out.append(0x0A)
@@ -48,7 +67,7 @@ public enum EventLine {
     }
 
     /// `String(value).utf8` without building a String.
-    private static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var remaining = UInt64(bitPattern: value)  // seqs are positive
             var start = 20
@@ -67,6 +86,19 @@ public enum EventLine {
         public var timestampMillis: Int64
         public var type: Range<Int>
         public var data: Range<Int>
+        /// `"more":true`: more lines of this line's batch follow; the batch is committed only by its last line.
+        public var more: Bool = false
+        /// Where the `idempotency` object is (a keyed batch's last line), if the line has one.
+        public var idempotency: Range<Int>? = nil
+
+        public init(seq: Int64, timestampMillis: Int64, type: Range<Int>, data: Range<Int>, more: Bool = false, idempotency: Range<Int>? = nil) {
+            self.seq = seq
+            self.timestampMillis = timestampMillis
+            self.type = type
+            self.data = data
+            self.more = more
+            self.idempotency = idempotency
+        }
     }
 
     /// Scans one line (without its `\n`). Returns nil, with the reason in `failure`, when the envelope is not
@@ -115,10 +147,26 @@ public enum EventLine {
         guard EventType.isValid(UnsafeRawBufferPointer(start: base + typeStart, count: index - typeStart)) else {
             failure = "type is not a valid event type"; return nil
         }
-        guard expect(dataPrefix) else { failure = "expected \",\"data\": after type"; return nil }
+        var more = false
+        var idempotency: Range<Int>?
+        if !expect(dataPrefix) {
+            guard expect(typeEnd) else { failure = "expected \",\"data\": after type"; return nil }
+            more = expect(moreMarker)
+            if expect(idempotencyPrefix) {
+                let start = index
+                guard let end = IdempotencyRecord.scanEnd(UnsafeRawBufferPointer(rebasing: line[index...])) else {
+                    failure = "idempotency is not {\"key\":…,\"request\":…,\"first_seq\":…}"; return nil
+                }
+                index += end
+                idempotency = start..<index
+            }
+            guard more || idempotency != nil, expect(dataKey) else { failure = "expected \",\"data\": after type"; return nil }
+        }
         guard count - index >= 2, line[count - 1] == UInt8(ascii: "}") else {
             failure = "line does not end with data and }"; return nil
         }
-        return Fields(seq: seq, timestampMillis: millis, type: typeRange, data: index..<(count - 1))
+        return Fields(
+            seq: seq, timestampMillis: millis, type: typeRange, data: index..<(count - 1), more: more,
+            idempotency: idempotency)
     }
 }

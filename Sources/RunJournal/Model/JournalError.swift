@@ -21,6 +21,15 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
     case corruptJournal(path: String, line: Int, reason: String)
     /// A system call failed.
     case io(operation: String, path: String, errno: Int32)
+    /// A write or sync of this journal failed earlier (`errno` says how): what was written since its last
+    /// good sync may never reach the disk, so nothing more is appended until `verify --repair` rewrites it.
+    case journalFailed(RunID, operation: String, errno: Int32)
+    /// An `Idempotency-Key` that is empty, longer than 128 characters or not printable ASCII.
+    case invalidIdempotencyKey(String)
+    /// The key was used before for a different request (another body) on this run.
+    case idempotencyKeyReused(RunID, key: String)
+    /// A conditional append (`If-Match`) whose expected last seq is not the run's.
+    case lastSeqMismatch(RunID, expected: Int64, actual: Int64)
 
     /// A stable machine-readable code, used as the `code` of HTTP error bodies.
     public var code: String {
@@ -35,6 +44,10 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidBatch: return "invalid_batch"
         case .corruptJournal: return "corrupt_journal"
         case .io: return "io_error"
+        case .journalFailed: return "journal_failed"
+        case .invalidIdempotencyKey: return "invalid_idempotency_key"
+        case .idempotencyKeyReused: return "idempotency_key_reused"
+        case .lastSeqMismatch: return "last_seq_mismatch"
         }
     }
 
@@ -61,6 +74,15 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path):\(line): \(reason)"
         case .io(let operation, let path, let errno):
             return "\(operation) \(path): \(String(cString: strerror(errno)))"
+        case .journalFailed(let id, let operation, let errno):
+            return "journal of run \(id) failed (\(operation): \(String(cString: strerror(errno)))); "
+                + "appends are refused until an operator runs `runjournal verify --repair \(id)`"
+        case .invalidIdempotencyKey(let key):
+            return "invalid Idempotency-Key \(JournalError.quoted(key)): must be 1-128 printable ASCII characters"
+        case .idempotencyKeyReused(let id, let key):
+            return "Idempotency-Key \(JournalError.quoted(key)) was already used on run \(id) for a different request"
+        case .lastSeqMismatch(let id, let expected, let actual):
+            return "run \(id) has last seq \(actual), not \(expected)"
         }
     }
 

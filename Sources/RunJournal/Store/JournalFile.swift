@@ -9,23 +9,35 @@ import Logging
 /// CLI, several responders), but it belongs to the open file description, which every thread of this
 /// process shares through `fd` — so a second thread's `flock` would succeed at once. `lock` serializes the
 /// threads of this process first.
+///
+/// A failed write or sync makes the journal *failed* (see `JournalFailure`): every append of that sync's
+/// generation and every later one is refused, and the sync is never retried.
 final class JournalFile: @unchecked Sendable {
     let id: RunID
     let path: String
     let fd: Int32
-    private let inode: UInt64
+    let inode: UInt64
     private let logger: Logger
+    private let io: JournalIO
+    private let failures: FailedJournals
+    private let clock: any WallClock
     private let lock = ConditionLock()
 
     /// What we know of the file's end; valid while the file's size equals `tail.size`.
     private var tail: TailState
     /// The run's summary, built lazily and kept current; `summary.byteCount` says how far it has read.
     private var summary: RunSummary?
+    /// Every idempotency key of the run, kept in step with `summary` (valid only while `summary` is).
+    private var keys: [String: KeyedBatch] = [:]
 
     // Group commit for fsync=always: appenders record the generation they wrote, one of them syncs for all.
     private var writtenGeneration: UInt64 = 0
     private var syncedGeneration: UInt64 = 0
     private var syncInProgress = false
+    /// The committed size covered by the last successful sync (or the size at open: what was there before).
+    private var syncedSize: Int64 = 0
+    /// Set once by the first failed write or sync; never cleared (a repaired journal is a new file).
+    private var failure: JournalFailure?
     /// For fsync=interval: a write happened since the last sync.
     private(set) var isDirty = false
     /// The last append's line buffer, reused by the next one (only while it is small: a huge batch's buffer
@@ -40,8 +52,15 @@ final class JournalFile: @unchecked Sendable {
         var lastType: EventType
     }
 
-    /// Opens the journal of `id`; throws `runNotFound` when it does not exist.
-    init(id: RunID, path: String, logger: Logger) throws {
+    /// A keyed batch as the journal records it.
+    struct KeyedBatch {
+        var record: IdempotencyRecord
+        var lastSeq: Int64
+    }
+
+    /// Opens the journal of `id`; throws `runNotFound` when it does not exist. A journal marked failed (by this
+    /// process, or by the marker file of another) opens failed.
+    init(id: RunID, path: String, io: JournalIO, failures: FailedJournals, clock: any WallClock, logger: Logger) throws {
         let fd: Int32
         do {
             fd = try Sys.open(path, O_RDWR | O_APPEND)
@@ -52,45 +71,120 @@ final class JournalFile: @unchecked Sendable {
         self.id = id
         self.path = path
         self.fd = fd
+        self.io = io
+        self.failures = failures
+        self.clock = clock
         self.logger = logger
         do {
             let info = try Sys.fstat(fd, path: path)
             inode = UInt64(info.st_ino)
+            syncedSize = Int64(info.st_size)
             tail = TailState(size: -1, lastSeq: 0, lastMillis: 0, lastType: .created)
         } catch {
             Glibc.close(fd)
             throw error
         }
+        failure = failures.failure(of: id, inode: inode) ?? markedFailure()
     }
 
     deinit {
         Glibc.close(fd)
     }
 
+    /// The failure recorded by the marker file, if it concerns this file (a marker left beside a journal that
+    /// was since repaired or re-created names another inode and is ignored).
+    private func markedFailure() -> JournalFailure? {
+        guard let marked = JournalFailure.readMarker(forJournal: path) else { return nil }
+        if marked.inode != 0 && marked.inode != inode { return nil }
+        var failure = marked
+        failure.inode = inode
+        failures.record(failure, for: id)
+        return failure
+    }
+
+    /// The journal's failure, if it failed (in this process or another that left a marker).
+    var currentFailure: JournalFailure? {
+        lock.withLock { failure }
+    }
+
+    private func failedError(_ failure: JournalFailure) -> JournalError {
+        .journalFailed(id, operation: failure.operation, errno: failure.errno)
+    }
+
+    /// Records the first failure: in memory, in the store's registry and in the marker file, logged once.
+    /// Called with `lock` held.
+    private func fail(operation: String, errno code: Int32) -> JournalError {
+        if let failure { return failedError(failure) }
+        let failure = JournalFailure(operation: operation, errno: code, durableSize: syncedSize, inode: inode)
+        self.failure = failure
+        failures.record(failure, for: id)
+        logger.error(
+            "journal failed: appends to this run are refused until `runjournal verify --repair`",
+            metadata: [
+                "run": "\(id)", "operation": "\(operation)", "error": "\(String(cString: strerror(code)))",
+                "durable_size": "\(syncedSize)",
+            ])
+        failure.writeMarker(forJournal: path, millis: clock.nowMillis(), logger: logger)
+        return failedError(failure)
+    }
+
+    /// Marks the journal failed from outside the append path (a reader's sync failed on this file).
+    func markFailed(operation: String, errno code: Int32) -> JournalError {
+        lock.withLock { fail(operation: operation, errno: code) }
+    }
+
     enum AppendOutcome {
         case appended(ClosedRange<Int64>)
+        /// A retry of a keyed batch already in the journal: nothing was appended; these are its seqs.
+        case replayed(ClosedRange<Int64>)
         /// The file was unlinked (pruned) or replaced since it was opened: reopen by path and retry.
         case stale
     }
 
-    /// Appends `events` (already validated as a batch) under both locks, in one `write(2)`.
+    /// Appends `events` (already validated as a batch) under both locks, in one `write(2)`: every line but the
+    /// last carries `"more":true`, so readers see the batch only once its last line is there.
     ///
     /// `decide` runs under the locks with the run's current summary and returns the events to append, or nil
     /// to append nothing; this is how the watchdog and stop grace re-check "still idle?" without racing an
-    /// event that just arrived. Returns the assigned seqs (nil when `decide` declined).
+    /// event that just arrived. `conditions` are checked under the locks too, before `decide`: a known
+    /// idempotency key answers its batch's seqs (`.replayed`) or `idempotencyKeyReused`; an expected last seq
+    /// that is not the run's throws `lastSeqMismatch`. Returns nil when `decide` declined.
     func append(
-        clock: any WallClock, policy: FsyncPolicy, needsSummary: Bool,
+        needsSummary: Bool, conditions: AppendConditions = AppendConditions(),
         decide: (_ summary: RunSummary?, _ lastSeq: Int64, _ lastType: EventType) throws -> [NewEvent]?
     ) throws -> (outcome: AppendOutcome, generation: UInt64)? {
         try lock.withLock { () throws -> (outcome: AppendOutcome, generation: UInt64)? in
+            if let failure {
+                // A repair renames a new file over this one: then this handle is stale, not failed.
+                if (try? Sys.fstat(fd, path: path))?.st_nlink == 0 { return (.stale, 0) }
+                throw failedError(failure)
+            }
             try Sys.flock(fd, LOCK_EX, path: path)
             defer { Sys.unlock(fd) }
 
             let info = try Sys.fstat(fd, path: path)
             if info.st_nlink == 0 { return (.stale, 0) }
-            if Int64(info.st_size) != tail.size { try refreshTail(fileSize: Int64(info.st_size)) }
-            if needsSummary { try catchUpSummary(fileSize: tail.size) }
+            if Int64(info.st_size) != tail.size {
+                // Someone else wrote since we last looked: if that writer failed, its marker says so.
+                if tail.size >= 0, let marked = markedFailure() {
+                    failure = marked
+                    throw failedError(marked)
+                }
+                try refreshTail(fileSize: Int64(info.st_size))
+            }
+            let request = conditions.idempotency
+            if needsSummary || request != nil { try catchUpSummary(fileSize: tail.size) }
 
+            if let request, let existing = keys[request.key] {
+                guard existing.record.sameRequest(as: request) else { throw JournalError.idempotencyKeyReused(id, key: request.key) }
+                // The original may still be waiting for its sync (or was written by another process): the
+                // retry is answered only once everything up to here is on disk.
+                if syncedSize < tail.size { writtenGeneration += 1 }
+                return (.replayed(existing.record.firstSeq...existing.lastSeq), writtenGeneration)
+            }
+            if let expected = conditions.expectedLastSeq, expected != tail.lastSeq {
+                throw JournalError.lastSeqMismatch(id, expected: expected, actual: tail.lastSeq)
+            }
             if tail.lastType.isTerminal {
                 throw JournalError.runTerminal(id, RunStatus.queued.after(tail.lastType))
             }
@@ -105,28 +199,40 @@ final class JournalFile: @unchecked Sendable {
             defer { if bytes.capacity <= Self.keptWriteBufferCapacity { swap(&bytes, &writeBuffer) } }
             let millis = max(clock.nowMillis(), tail.lastMillis)
             var seq = tail.lastSeq
+            let firstSeq = tail.lastSeq + 1
+            let record = request.map { request -> IdempotencyRecord in
+                var record = request
+                record.firstSeq = firstSeq
+                return record
+            }
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.byteCount) { timestamp in
                 // Every event of a batch gets the same ts: format it once.
                 Timestamp.write(millis: millis, to: timestamp.baseAddress!)
-                for event in events {
+                for (index, event) in events.enumerated() {
                     seq += 1
-                    EventLine.append(seq: seq, timestamp: UnsafeBufferPointer(timestamp), type: event.type, compactData: event.data, to: &bytes)
+                    let last = index == events.count - 1
+                    EventLine.append(
+                        seq: seq, timestamp: UnsafeBufferPointer(timestamp), type: event.type, compactData: event.data,
+                        more: !last, idempotency: last ? record : nil, to: &bytes)
                 }
             }
             let startSize = tail.size
+            // Reserve the space first: a full disk is then refused before a byte is written, and the journal
+            // stays good (507, appendable once there is room). Only a failing write makes it failed.
+            _ = try io.reserve(fd, offset: startSize, length: Int64(bytes.count), path: path)
             do {
-                try bytes.withUnsafeBytes { buffer throws in try Sys.writeAll(fd, buffer, path: path) }
+                try bytes.withUnsafeBytes { buffer throws in try io.writeAll(fd, buffer, path: path) }
             } catch {
-                // A short or failed write (ENOSPC, EIO) must not leave a torn line for readers: cut it off.
-                try? Sys.ftruncate(fd, startSize, path: path)
-                throw error
+                // What a short write left is an uncommitted batch (its last line is missing), which no reader
+                // publishes; cut it off if we can (the repair does it otherwise). Never below `startSize`.
+                try? io.ftruncate(fd, startSize, path: path)
+                throw fail(operation: "write", errno: Self.errno(of: error))
             }
-            let firstSeq = tail.lastSeq + 1
             tail = TailState(size: startSize + Int64(bytes.count), lastSeq: seq, lastMillis: millis, lastType: events[events.count - 1].type)
             if summary?.byteCount == startSize {
                 try bytes.withUnsafeBytes { raw in
                     try JournalReader.forEachLine(in: raw, offset: startSize, path: path) { line in
-                        summary!.consume(line: line.bytes, fields: line.fields)
+                        consume(line)
                         return true
                     }
                 }
@@ -138,40 +244,42 @@ final class JournalFile: @unchecked Sendable {
     }
 
     /// Blocks until everything up to `generation` is on disk. Concurrent callers share one `fdatasync`: the
-    /// first becomes the syncer, the rest wait and find their generation covered (group commit).
+    /// first becomes the syncer, the rest wait and find their generation covered (group commit). When the sync
+    /// fails, the journal fails, and every waiter whose generation it did not cover gets the error: none of
+    /// them may acknowledge, and nobody calls `fdatasync` again to "retry" (it would return 0 for pages the
+    /// kernel already gave up on).
     func sync(upTo generation: UInt64) throws {
         try lock.withLock { () throws in
             while syncedGeneration < generation {
+                if let failure { throw failedError(failure) }
                 if syncInProgress {
                     lock.wait()
                     continue
                 }
                 syncInProgress = true
                 let target = writtenGeneration
+                let targetSize = tail.size
                 isDirty = false
-                var failure: (any Error)?
+                var syncError: (any Error)?
                 // Sync outside the mutex so appenders keep writing (and join the next sync) meanwhile.
-                pthreadUnlocked {
-                    do { try Sys.fdatasync(fd, path: path) } catch { failure = error }
+                lock.withUnlocked {
+                    do { try io.fdatasync(fd, path: path) } catch { syncError = error }
                 }
                 syncInProgress = false
                 lock.broadcast()
-                if let failure {
-                    isDirty = true
-                    throw failure
-                }
+                if let syncError { throw fail(operation: "fdatasync", errno: Self.errno(of: syncError)) }
                 syncedGeneration = max(syncedGeneration, target)
+                syncedSize = max(syncedSize, targetSize)
             }
         }
     }
 
     /// Syncs if anything was written since the last sync (the interval flusher's call).
     func syncIfDirty() throws {
-        let generation: UInt64 = lock.withLock { isDirty ? writtenGeneration : 0 }
+        let generation: UInt64 = lock.withLock { isDirty && failure == nil ? writtenGeneration : 0 }
         if generation > 0 { try sync(upTo: generation) }
     }
 
-    /// The summary, brought up to date with whatever was appended (by anyone) since it was last read.
     /// The summary, brought up to date with whatever was appended (by anyone) since it was last read; nil
     /// when the journal was unlinked (pruned) since this handle opened it.
     func currentSummary() throws -> RunSummary? {
@@ -186,12 +294,14 @@ final class JournalFile: @unchecked Sendable {
         }
     }
 
-    private func pthreadUnlocked(_ body: () -> Void) {
-        lock.withUnlocked(body)
+    static func errno(of error: any Error) -> Int32 {
+        if case JournalError.io(_, _, let code)? = error as? JournalError { return code }
+        return EIO
     }
 
-    /// Reads the tail of the file to learn its last complete line; truncates a torn tail (a crash in the middle
-    /// of a write leaves a last line without `\n`). Called with `flock` held.
+    /// Reads the tail of the file to learn its last committed line, and truncates what follows it: a torn last
+    /// line, or the lines of a batch whose last line is missing (a writer killed in the middle of its write).
+    /// No reader ever published those bytes. Called with `flock` held.
     private func refreshTail(fileSize: Int64) throws {
         var window = min(fileSize, 64 * 1024)
         while true {
@@ -201,30 +311,36 @@ final class JournalFile: @unchecked Sendable {
             guard count == Int(window) else {
                 throw JournalError.corruptJournal(path: path, line: 0, reason: "file shrank while being read")
             }
-            guard let lastNewline = buffer.lastIndex(of: 0x0A) else {
+            let committedEnd = buffer.withUnsafeBytes { raw in
+                JournalCommit.lastCommittedEnd(in: raw, startsAtLineStart: start == 0)
+            }
+            guard let committedEnd else {
                 if start == 0 { throw JournalError.corruptJournal(path: path, line: 1, reason: "no complete line") }
                 window = min(fileSize, window * 4)
                 continue
             }
-            let completeSize = start + Int64(lastNewline) + 1
-            let previousNewline = buffer[..<lastNewline].lastIndex(of: 0x0A)
-            if previousNewline == nil && start > 0 {
-                window = min(fileSize, window * 4)
-                continue
-            }
-            let lineStart = previousNewline.map { $0 + 1 } ?? 0
+            let lastNewline = committedEnd - 1
+            let lineStart = buffer[..<lastNewline].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
             let fields: EventLine.Fields? = buffer.withUnsafeBytes { raw in
                 EventLine.scan(UnsafeRawBufferPointer(rebasing: raw[lineStart..<lastNewline]))
             }
             guard let fields else {
                 throw JournalError.corruptJournal(path: path, line: 0, reason: "last line is not a valid event (run verify)")
             }
+            let completeSize = start + Int64(committedEnd)
             if completeSize < fileSize {
                 logger.warning(
-                    "truncating torn journal tail",
-                    metadata: ["run": "\(id)", "offset": "\(completeSize)", "torn_bytes": "\(fileSize - completeSize)"])
-                try Sys.ftruncate(fd, completeSize, path: path)
-                if let current = summary, current.byteCount > completeSize { summary = nil }
+                    "truncating an uncommitted journal tail (torn line or incomplete batch)",
+                    metadata: ["run": "\(id)", "offset": "\(completeSize)", "bytes": "\(fileSize - completeSize)"])
+                do {
+                    try io.ftruncate(fd, completeSize, path: path)
+                } catch {
+                    throw fail(operation: "ftruncate", errno: Self.errno(of: error))
+                }
+                if let current = summary, current.byteCount > completeSize {
+                    summary = nil
+                    keys = [:]
+                }
             }
             let type = buffer.withUnsafeBytes { raw in String(decoding: raw[(lineStart + fields.type.lowerBound)..<(lineStart + fields.type.upperBound)], as: UTF8.self) }
             tail = TailState(size: completeSize, lastSeq: fields.seq, lastMillis: fields.timestampMillis, lastType: (try? EventType(type)) ?? .started)
@@ -232,18 +348,43 @@ final class JournalFile: @unchecked Sendable {
         }
     }
 
-    /// Extends `summary` over complete lines appended since it was last read (the whole file the first time).
-    /// `fileSize` is the size the caller just saw: the common case — nothing appended since — then costs no
-    /// read at all (GET /v1/runs/:id is hot).
+    /// Extends `summary` (and the key index) over committed lines appended since it was last read (the whole
+    /// file the first time). `fileSize` is the size the caller just saw: the common case — nothing appended
+    /// since — then costs no read at all (GET /v1/runs/:id is hot).
     private func catchUpSummary(fileSize: Int64) throws {
         if let current = summary, fileSize == current.byteCount { return }
-        var current = summary ?? RunSummary(id: id)
+        if summary == nil {
+            summary = RunSummary(id: id)
+            keys = [:]
+        }
         let reader = JournalReader(fd: fd, path: path)
-        try reader.forEachLine(from: current.byteCount) { (line: JournalReader.Line) throws -> Bool in
-            current.consume(line: line.bytes, fields: line.fields)
+        try reader.forEachLine(from: summary!.byteCount) { (line: JournalReader.Line) throws -> Bool in
+            consume(line)
             return true
         }
-        summary = current
     }
 
+    /// Accounts for one committed line in the summary and the key index.
+    private func consume(_ line: JournalReader.Line) {
+        summary!.consume(line: line.bytes, fields: line.fields)
+        if let range = line.fields.idempotency,
+            let record = IdempotencyRecord.parse(UnsafeRawBufferPointer(rebasing: line.bytes[range]))
+        {
+            keys[record.key] = KeyedBatch(record: record, lastSeq: line.seq)
+        }
+    }
+}
+
+/// Conditions an append is made under, checked under the journal's locks.
+public struct AppendConditions: Sendable {
+    /// The request's idempotency record: a retry of a batch already appended with this key is answered
+    /// with that batch's seqs, and nothing is appended.
+    public var idempotency: IdempotencyRecord?
+    /// `If-Match`: append only if the run's last seq is this.
+    public var expectedLastSeq: Int64?
+
+    public init(idempotency: IdempotencyRecord? = nil, expectedLastSeq: Int64? = nil) {
+        self.idempotency = idempotency
+        self.expectedLastSeq = expectedLastSeq
+    }
 }

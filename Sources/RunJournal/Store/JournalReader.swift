@@ -39,62 +39,46 @@ public struct JournalReader {
         }
     }
 
-    /// Calls `body` for each complete line in `buffer`, whose first byte is at file offset `offset` (bytes
-    /// after the last `\n` are ignored). Throws `corruptJournal` for a line that is not a valid envelope.
-    /// For bytes already in memory: what the tailer published, or what this process just wrote.
+    /// Calls `body` for each committed line in `buffer`, whose first byte is at file offset `offset`: complete
+    /// lines whose batch is complete (a line with `"more":true` is held back until the line that ends its batch
+    /// is there too; bytes after the last committed line are ignored). Throws `corruptJournal` for a line that is
+    /// not a valid envelope. For bytes already in memory: what the tailer published, or what this process wrote.
     public static func forEachLine(
         in buffer: UnsafeRawBufferPointer, offset: Int64, path: String, _ body: (Line) throws -> Bool
     ) throws {
-        var start = 0
-        while start < buffer.count {
-            guard let newline = memchr(buffer.baseAddress! + start, 0x0A, buffer.count - start) else { return }
-            let end = buffer.baseAddress!.distance(to: UnsafeRawPointer(newline))
-            let lineBytes = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-            var failure = ""
-            guard let fields = EventLine.scan(lineBytes, failure: &failure) else {
-                throw JournalError.corruptJournal(path: path, line: 0, reason: "at byte \(offset + Int64(start)): \(failure)")
-            }
-            guard try body(Line(bytes: lineBytes, fields: fields, offset: offset + Int64(start))) else { return }
-            start = end + 1
-        }
+        var scanner = CommittedLineScanner()
+        _ = try scanner.scan(buffer, offset: offset, path: path, body)
     }
 
-    /// Calls `body` for each complete line at or after `offset` (which must be a line start) until the end
-    /// of the file or until `body` returns false. Returns the offset after the last line consumed.
+    /// Calls `body` for each committed line at or after `offset` (which must be a line start) until the end
+    /// of the file (or `limit`: bytes from there on are treated as not written yet) or until `body` returns
+    /// false. Returns the offset after the last line consumed: never inside a batch whose last line is not
+    /// there yet.
     @discardableResult
     public func forEachLine(
-        from offset: Int64, _ body: (Line) throws -> Bool
+        from offset: Int64, limit: Int64 = .max, _ body: (Line) throws -> Bool
     ) throws -> Int64 {
         // Uninitialized: `pread` fills what is used, and zero-filling 256 KiB per call showed up in profiles.
         var buffer = [UInt8](unsafeUninitializedCapacity: chunkSize) { _, initialized in initialized = chunkSize }
         var fileOffset = offset  // offset of buffer[0]
         var filled = 0
+        var scanner = CommittedLineScanner()
         while true {
             if filled == buffer.count { buffer.append(contentsOf: repeatElement(0, count: buffer.count)) }
+            let position = fileOffset + Int64(filled)
+            let room = Int(min(Int64(buffer.count - filled), max(0, limit - position)))
             let count = try buffer.withUnsafeMutableBytes { raw throws -> Int in
-                try Sys.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: fileOffset + Int64(filled), path: path)
+                try Sys.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + room)]), at: position, path: path)
             }
             if count == 0 { return fileOffset }
             filled += count
-            var consumed = 0
-            var stop = false
-            try buffer.withUnsafeBytes { raw throws in
-                while consumed < filled, !stop {
-                    guard let newline = memchr(raw.baseAddress! + consumed, 0x0A, filled - consumed) else { break }
-                    let end = raw.baseAddress!.distance(to: UnsafeRawPointer(newline))
-                    let lineBytes = UnsafeRawBufferPointer(rebasing: raw[consumed..<end])
-                    var failure = ""
-                    guard let fields = EventLine.scan(lineBytes, failure: &failure) else {
-                        throw JournalError.corruptJournal(path: path, line: 0, reason: "at byte \(fileOffset + Int64(consumed)): \(failure)")
-                    }
-                    let line = Line(bytes: lineBytes, fields: fields, offset: fileOffset + Int64(consumed))
-                    if try !body(line) { stop = true }
-                    consumed = end + 1
-                }
+            let (consumed, stopped) = try buffer.withUnsafeBytes { raw throws in
+                try scanner.scan(UnsafeRawBufferPointer(rebasing: raw[..<filled]), offset: fileOffset, path: path, body)
             }
-            if stop { return fileOffset + Int64(consumed) }
+            if stopped { return fileOffset + Int64(consumed) }
             if consumed > 0 {
-                // Move the partial line (if any) to the front and read on after it.
+                // Move the uncommitted rest (a partial line, or a batch still being written) to the front and
+                // read on after it.
                 buffer.withUnsafeMutableBytes { raw in
                     if filled > consumed { memmove(raw.baseAddress!, raw.baseAddress! + consumed, filled - consumed) }
                 }
@@ -159,5 +143,100 @@ public struct JournalReader {
             return false
         }
         return found
+    }
+}
+
+/// Finds the committed lines in a run of bytes that starts at a line start: the reader's rule that a batch is
+/// seen whole or not at all. Lines of a batch (`"more":true`) are remembered until the batch's last line
+/// arrives, then all are yielded; the scanner never yields past the last committed line.
+struct CommittedLineScanner {
+    /// Lines of the batch in progress: (start, end) within the buffer being scanned, and their fields.
+    private var pending: [(start: Int, end: Int, fields: EventLine.Fields)] = []
+
+    /// Scans `buffer` (whose first byte is at file offset `offset` and is a line start). Returns how many
+    /// bytes were consumed (up to the end of the last committed line handed to `body`) and whether `body`
+    /// asked to stop.
+    mutating func scan(
+        _ buffer: UnsafeRawBufferPointer, offset: Int64, path: String, _ body: (JournalReader.Line) throws -> Bool
+    ) throws -> (consumed: Int, stopped: Bool) {
+        pending.removeAll(keepingCapacity: true)
+        guard let base = buffer.baseAddress else { return (0, false) }
+        var consumed = 0
+        var start = 0
+        while start < buffer.count {
+            guard let newline = memchr(base + start, 0x0A, buffer.count - start) else { break }
+            let end = base.distance(to: UnsafeRawPointer(newline))
+            var failure = ""
+            guard let fields = EventLine.scan(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), failure: &failure) else {
+                throw JournalError.corruptJournal(path: path, line: 0, reason: "at byte \(offset + Int64(start)): \(failure)")
+            }
+            if fields.more {
+                pending.append((start, end, fields))
+                start = end + 1
+                continue
+            }
+            // This line commits itself and every pending line before it.
+            for line in pending {
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[line.start..<line.end])
+                guard try body(JournalReader.Line(bytes: bytes, fields: line.fields, offset: offset + Int64(line.start))) else {
+                    pending.removeAll(keepingCapacity: true)
+                    return (line.end + 1, true)
+                }
+            }
+            pending.removeAll(keepingCapacity: true)
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+            let lineStart = start
+            start = end + 1
+            consumed = start
+            guard try body(JournalReader.Line(bytes: bytes, fields: fields, offset: offset + Int64(lineStart))) else {
+                return (consumed, true)
+            }
+        }
+        pending.removeAll(keepingCapacity: true)
+        return (consumed, false)
+    }
+}
+
+/// The byte-level commit rule for code that looks at raw journal bytes without reading line by line (the
+/// tailer's publisher, the writer's tail recovery, `tail -n`).
+public enum JournalCommit {
+    /// The end of the last committed line in `bytes`, searching backwards from the end: just after the `\n` of
+    /// the last complete line that has no `"more":true`. `startsAtLineStart` says whether `bytes[0]` begins a
+    /// line; when it does not, a line whose start is not in `bytes` cannot be judged and nil is returned for it
+    /// (read further back). Nil when no committed line end is found.
+    public static func lastCommittedEnd(in bytes: UnsafeRawBufferPointer, startsAtLineStart: Bool) -> Int? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return nil }
+        var lineEnd = bytes.count  // exclusive index of the '\n' of the line being judged, once found
+        guard let last = lastNewline(in: bytes, before: bytes.count) else { return nil }
+        lineEnd = last
+        while true {
+            let lineStart: Int
+            if let previous = lastNewline(in: bytes, before: lineEnd) {
+                lineStart = previous + 1
+            } else if startsAtLineStart {
+                lineStart = 0
+            } else {
+                return nil
+            }
+            let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
+            if !isBatchContinuation(line) { return lineEnd + 1 }
+            guard lineStart > 0 else { return nil }
+            lineEnd = lineStart - 1
+        }
+    }
+
+    private static func lastNewline(in bytes: UnsafeRawBufferPointer, before end: Int) -> Int? {
+        var index = end - 1
+        while index >= 0 {
+            if bytes[index] == 0x0A { return index }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// Whether `line` (without `\n`) says more lines of its batch follow. Only the envelope's head is looked
+    /// at, so this is cheap; a line that does not scan is treated as committing (readers then report it).
+    public static func isBatchContinuation(_ line: UnsafeRawBufferPointer) -> Bool {
+        EventLine.scan(line)?.more ?? false
     }
 }

@@ -23,11 +23,15 @@ public final class JournalStore: Sendable {
     private let openFilesLock = ConditionLock()
     private let maxOpenFiles: Int
     private let flusher: IntervalFlusher?
+    let io: JournalIO
+    /// Failed journals of this directory, kept for the store's life (see `JournalFailure`).
+    let failures = FailedJournals()
 
     /// Opens (without creating) the journal directory. Throws when it does not exist or is not a directory.
+    /// `faults` is the test seam that makes writes and syncs fail like a failing disk.
     public init(
         directory: String, fsyncPolicy: FsyncPolicy = .always, clock: any WallClock = SystemClock(),
-        maxOpenFiles: Int = 256, logger: Logger = Logger(label: "runjournal.store")
+        maxOpenFiles: Int = 256, logger: Logger = Logger(label: "runjournal.store"), faults: StoreFaults = StoreFaults()
     ) throws {
         var info = stat()
         guard stat(directory, &info) == 0 else { throw JournalError.io(operation: "open journal directory", path: directory, errno: errno) }
@@ -37,6 +41,7 @@ public final class JournalStore: Sendable {
         self.clock = clock
         self.maxOpenFiles = max(1, maxOpenFiles)
         self.logger = logger
+        self.io = JournalIO(faults: faults)
         if case .interval(let ms) = fsyncPolicy {
             flusher = IntervalFlusher(intervalMillis: ms, logger: logger)
         } else {
@@ -58,8 +63,23 @@ public final class JournalStore: Sendable {
     /// a JSON object (any whitespace; it is validated and compacted). Throws `runExists` for a taken id.
     @discardableResult
     public func create(id: RunID? = nil, metadata: [UInt8]? = nil) throws -> RunSummary {
+        try create(id: id, metadata: metadata, idempotency: nil).summary
+    }
+
+    /// What a create answered: the new run, or (`replayed`) the run an earlier request with the same
+    /// idempotency key created, as it was when created.
+    public struct CreateResult: Sendable {
+        public var summary: RunSummary
+        public var replayed: Bool
+    }
+
+    /// Creates a run, recording `idempotency` on its `run.created` line. A retry with the same key and request
+    /// answers the run the first request created (`replayed`), without creating anything; the same key with
+    /// another request is `idempotencyKeyReused`. Without an id, the key is first bound to a freshly generated
+    /// id by a symlink in `.create-keys/` (atomic, crash-safe: a retry after a crash between the two steps
+    /// finds the id and creates the run then), so retries reach the same run.
+    public func create(id: RunID?, metadata: [UInt8]?, idempotency: IdempotencyRecord?) throws -> CreateResult {
         let millis = clock.nowMillis()
-        let id = id ?? RunID.generate(at: millis)
         var compactMetadata = Array("{}".utf8)
         if let metadata {
             compactMetadata = try JSONCompactor.compact(metadata)
@@ -67,31 +87,58 @@ public final class JournalStore: Sendable {
                 throw JournalError.invalidJSON(offset: -1, reason: "metadata must be a JSON object")
             }
         }
+        var record = idempotency
+        record?.firstSeq = 1
+        var runID: RunID
+        if let id {
+            runID = id
+        } else if let record {
+            runID = try boundRunID(forCreateKey: record.key, millis: millis)
+        } else {
+            runID = RunID.generate(at: millis)
+        }
+        do {
+            return CreateResult(summary: try createJournal(runID, millis: millis, metadata: compactMetadata, record: record), replayed: false)
+        } catch JournalError.runExists(let existing) {
+            guard let record else { throw JournalError.runExists(existing) }
+            return try replayCreate(existing, record: record)
+        }
+    }
+
+    private func createJournal(_ id: RunID, millis: Int64, metadata: [UInt8], record: IdempotencyRecord?) throws -> RunSummary {
         var data = JSONWriter()
-        data.object { $0.key("metadata"); $0.raw(compactMetadata) }
+        data.object { $0.key("metadata"); $0.raw(metadata) }
         var line = [UInt8]()
-        EventLine.append(seq: 1, millis: millis, type: .created, compactData: data.bytes, to: &line)
+        EventLine.append(seq: 1, millis: millis, type: .created, compactData: data.bytes, idempotency: record, to: &line)
 
         // The temporary name starts with '.', which no run id can, and does not end in .jsonl.
         let temporary = directory + "/.create-" + ULID.make(millis: millis) + ".tmp"
         let fd = try Sys.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
         do {
             defer { close(fd) }
-            try line.withUnsafeBytes { buffer throws in try Sys.writeAll(fd, buffer, path: temporary) }
-            try Sys.fdatasync(fd, path: temporary)
+            try line.withUnsafeBytes { buffer throws in try io.writeAll(fd, buffer, path: temporary) }
+            try io.fdatasync(fd, path: temporary)
         } catch {
             unlink(temporary)
             throw error
         }
         let finalPath = path(of: id)
-        let linked = link(temporary, finalPath)
-        let linkErrno = errno
+        let linkErrno = io.link(temporary, finalPath)
         unlink(temporary)
-        guard linked == 0 else {
+        guard linkErrno == 0 else {
             if linkErrno == EEXIST { throw JournalError.runExists(id) }
             throw JournalError.io(operation: "link", path: finalPath, errno: linkErrno)
         }
-        try Sys.fsyncDirectory(directory)
+        do {
+            try io.fsyncDirectory(directory)
+        } catch {
+            // The journal is in the directory, but its name may not survive a reboot: the run is failed until
+            // repaired (a repair rewrites it and syncs the directory), and this create is not acknowledged.
+            if let file = try? handle(for: id, reopen: true) {
+                throw file.markFailed(operation: "fsync", errno: JournalFile.errno(of: error))
+            }
+            throw error
+        }
 
         var summary = RunSummary(id: id)
         try line.withUnsafeBytes { raw in
@@ -103,6 +150,51 @@ public final class JournalStore: Sendable {
         return summary
     }
 
+    /// A keyed create found its run already there: the same request is answered with the run as it was
+    /// created; another request with this key is refused; a run created without this key is `runExists`.
+    private func replayCreate(_ id: RunID, record: IdempotencyRecord) throws -> CreateResult {
+        let file = try handle(for: id, reopen: true)
+        if let failure = file.currentFailure { throw JournalError.journalFailed(id, operation: failure.operation, errno: failure.errno) }
+        let journal = try OpenJournal(path: path(of: id), id: id)
+        var summary = RunSummary(id: id)
+        var existing: IdempotencyRecord?
+        try journal.forEachLine(from: 0) { line in
+            summary.consume(line: line.bytes, fields: line.fields)
+            existing = line.fields.idempotency.flatMap { IdempotencyRecord.parse(UnsafeRawBufferPointer(rebasing: line.bytes[$0])) }
+            return false
+        }
+        guard let existing, existing.key == record.key else { throw JournalError.runExists(id) }
+        guard existing.request == record.request else { throw JournalError.idempotencyKeyReused(id, key: record.key) }
+        // The original create may not have reached its directory sync yet: make the name durable first.
+        try io.fsyncDirectory(directory)
+        return CreateResult(summary: summary, replayed: true)
+    }
+
+    /// The run id a create key is bound to, binding it to a new id when the key is new.
+    private func boundRunID(forCreateKey key: String, millis: Int64) throws -> RunID {
+        let keys = directory + "/.create-keys"
+        if mkdir(keys, 0o755) != 0 && errno != EEXIST {
+            throw JournalError.io(operation: "mkdir", path: keys, errno: errno)
+        }
+        let link = keys + "/" + IdempotencyRecord.fingerprint(Array(key.utf8))
+        for _ in 0..<3 {
+            var target = [CChar](repeating: 0, count: 128)
+            let count = readlink(link, &target, target.count - 1)
+            if count > 0 {
+                return try RunID(String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            guard errno == ENOENT else { throw JournalError.io(operation: "readlink", path: link, errno: errno) }
+            let candidate = RunID.generate(at: millis)
+            if symlink(candidate.rawValue, link) == 0 {
+                try io.fsyncDirectory(keys)
+                return candidate
+            }
+            guard errno == EEXIST else { throw JournalError.io(operation: "symlink", path: link, errno: errno) }
+            // Another request with this key bound it first: read its id.
+        }
+        throw JournalError.io(operation: "symlink", path: link, errno: EAGAIN)
+    }
+
     // MARK: Append
 
     /// Appends a batch of events as one `write(2)` and returns their seqs. The batch is refused whole when it
@@ -110,15 +202,27 @@ public final class JournalStore: Sendable {
     /// after a terminal event; `runTerminal` when the run already ended.
     @discardableResult
     public func append(_ id: RunID, _ events: [NewEvent]) throws -> ClosedRange<Int64> {
+        try append(id, events, conditions: AppendConditions()).seqs
+    }
+
+    /// What an append answered: the batch's seqs, and whether it was a retry of a keyed batch already in the
+    /// journal (`replayed`: nothing was appended).
+    public struct AppendResult: Sendable, Equatable {
+        public var seqs: ClosedRange<Int64>
+        public var replayed: Bool
+    }
+
+    /// Appends a batch under `conditions` (idempotency key, expected last seq), checked under the journal lock.
+    public func append(_ id: RunID, _ events: [NewEvent], conditions: AppendConditions) throws -> AppendResult {
         try Self.validateBatch(events)
-        return try appendValidated(id, needsSummary: false) { _, _, _ in events }!
+        return try appendValidated(id, needsSummary: false, conditions: conditions) { _, _, _ in events }!
     }
 
     /// Appends `run.stop_requested` unless one exists. Returns the run's summary after the request.
     /// `runTerminal` when the run already ended (stop is then meaningless).
     @discardableResult
     public func requestStop(_ id: RunID) throws -> RunSummary {
-        _ = try appendValidated(id, needsSummary: true) { summary, _, _ in
+        _ = try appendValidated(id, needsSummary: true, conditions: AppendConditions()) { summary, _, _ in
             summary!.stopRequested ? nil : [NewEvent(type: .stopRequested, compactData: Array("{}".utf8))]
         }
         return try summary(of: id)
@@ -133,11 +237,11 @@ public final class JournalStore: Sendable {
         _ id: RunID, _ decide: (RunSummary) -> [NewEvent]?
     ) throws -> ClosedRange<Int64>? {
         do {
-            return try appendValidated(id, needsSummary: true) { (summary, _, _) throws -> [NewEvent]? in
+            return try appendValidated(id, needsSummary: true, conditions: AppendConditions()) { (summary, _, _) throws -> [NewEvent]? in
                 guard let events = decide(summary!) else { return nil }
                 try Self.validateBatch(events, allowStopRequest: true)
                 return events
-            }
+            }?.seqs
         } catch JournalError.runTerminal {
             return nil
         }
@@ -156,28 +260,62 @@ public final class JournalStore: Sendable {
     }
 
     private func appendValidated(
-        _ id: RunID, needsSummary: Bool,
+        _ id: RunID, needsSummary: Bool, conditions: AppendConditions,
         _ decide: (RunSummary?, Int64, EventType) throws -> [NewEvent]?
-    ) throws -> ClosedRange<Int64>? {
+    ) throws -> AppendResult? {
         // At most two attempts: the cached handle may point at a journal that was pruned (and maybe recreated).
         for attempt in 0..<2 {
             let file = try handle(for: id, reopen: attempt > 0)
-            guard let result = try file.append(clock: clock, policy: fsyncPolicy, needsSummary: needsSummary, decide: decide) else {
+            guard let result = try file.append(needsSummary: needsSummary, conditions: conditions, decide: decide) else {
                 return nil
             }
+            let seqs: ClosedRange<Int64>
+            let replayed: Bool
             switch result.outcome {
             case .stale:
                 continue
-            case .appended(let seqs):
-                switch fsyncPolicy {
-                case .always: try file.sync(upTo: result.generation)
-                case .interval: flusher?.markDirty(file)
-                case .never: break
-                }
-                return seqs
+            case .appended(let appended):
+                (seqs, replayed) = (appended, false)
+            case .replayed(let original):
+                (seqs, replayed) = (original, true)
             }
+            switch fsyncPolicy {
+            case .always: try file.sync(upTo: result.generation)
+            case .interval: if !replayed { flusher?.markDirty(file) }
+            case .never: break
+            }
+            return AppendResult(seqs: seqs, replayed: replayed)
         }
         throw JournalError.runNotFound(id)
+    }
+
+    // MARK: Failure
+
+    /// The journal's failure, if it is failed (in this process, or in another that left its marker).
+    public func failure(of id: RunID) throws -> JournalFailure? {
+        try handle(for: id, reopen: false).currentFailure
+    }
+
+    /// How much of the journal a reader may show, for a reader that opened `journal`: its size now, after an
+    /// `fdatasync` when the policy is `always` (durable before visible: size first, then sync, so a line
+    /// appended in between is not shown before it is on disk). A failed journal shows only what its last good
+    /// sync covered, and `failed` is set. A failing sync fails the journal and throws `journalFailed`.
+    public func visibleSize(of journal: OpenJournal, id: RunID, sync: Bool = true) throws -> (size: Int64, failed: Bool) {
+        let size = try journal.size()
+        let inode = try journal.inode()
+        let file = try handle(for: id, reopen: false)
+        if file.inode == inode, let failure = file.currentFailure { return (min(size, failure.durableSize), true) }
+        if let failure = failures.failure(of: id, inode: inode) { return (min(size, failure.durableSize), true) }
+        if sync && fsyncPolicy == .always {
+            do {
+                try io.fdatasync(journal.fd, path: journal.path)
+            } catch {
+                let code = JournalFile.errno(of: error)
+                if file.inode == inode { throw file.markFailed(operation: "fdatasync", errno: code) }
+                throw JournalError.journalFailed(id, operation: "fdatasync", errno: code)
+            }
+        }
+        return (size, false)
     }
 
     // MARK: Read
@@ -206,7 +344,7 @@ public final class JournalStore: Sendable {
 
     func handle(for id: RunID, reopen: Bool) throws -> JournalFile {
         if !reopen, let cached = openFilesLock.withLock({ openFiles.get(id) }) { return cached }
-        let file = try JournalFile(id: id, path: path(of: id), logger: logger)
+        let file = try JournalFile(id: id, path: path(of: id), io: io, failures: failures, clock: clock, logger: logger)
         openFilesLock.withLock { openFiles.put(file, limit: maxOpenFiles) }
         return file
     }
@@ -297,9 +435,8 @@ final class IntervalFlusher: @unchecked Sendable {
 
     private func syncAll(_ batch: [JournalFile]) {
         for file in batch {
-            do { try file.syncIfDirty() } catch {
-                logger.error("interval fsync failed", metadata: ["path": "\(file.path)", "error": "\(error)"])
-            }
+            // A failure fails the journal, which logs it once with the run id.
+            try? file.syncIfDirty()
         }
     }
 }

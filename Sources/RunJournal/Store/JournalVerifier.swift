@@ -2,11 +2,13 @@
 import Glibc
 #endif
 
-/// Checks a journal against every rule of the format, and repairs the one thing that may be repaired.
+/// Checks a journal against every rule of the format, and repairs what may be repaired.
 ///
-/// Verify never changes a file. Repair only truncates a torn tail (a last line without `\n`, which readers
-/// never showed anyone), under the journal's `flock`; it never rewrites a good line. Any other problem is
-/// reported for a human to look at.
+/// Verify never changes a file. Repair, under the journal's `flock`, truncates an uncommitted tail (a last line
+/// without `\n`, or the lines of a batch whose last line is missing: no reader ever showed them), and rewrites
+/// a *failed* journal (see `JournalFailure`) into a new file that it syncs and renames over the old one, so
+/// what is still readable becomes durable again; it never changes a good line. Any other problem is reported
+/// for a human to look at.
 public enum JournalVerifier {
     /// One rule broken at one line (1-based; the torn tail is reported at the line it would have been).
     public struct Problem: Sendable, Equatable, CustomStringConvertible {
@@ -19,10 +21,15 @@ public enum JournalVerifier {
         public var path: String
         public var lineCount = 0
         public var problems: [Problem] = []
-        /// Bytes after the last `\n` (a torn write); 0 when the file ends cleanly.
+        /// Bytes after the last committed line: a torn write, or a batch whose last line is missing; 0 when
+        /// the file ends cleanly. Lines counted here are not in `lineCount`.
         public var tornTailBytes: Int64 = 0
-        /// Set by `repair`: the torn tail was cut off.
+        /// Set by `repair`: the uncommitted tail was cut off.
         public var repaired = false
+        /// The journal was failed (its marker exists).
+        public var failed: JournalFailure?
+        /// Set by `repair`: the failed journal was rewritten into a new, synced file and its marker removed.
+        public var rewritten = false
         public var isClean: Bool { problems.isEmpty && tornTailBytes == 0 }
     }
 
@@ -43,6 +50,10 @@ public enum JournalVerifier {
         var stopRequestLine: Int?
         var lineNumber = 0
         var offset: Int64 = 0
+        // The batch in progress: lines with "more":true since the last committed line.
+        var pendingLines = 0
+        var pendingStart: Int64 = 0
+        var batchFirstSeq: Int64 = 0
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var filled = 0
 
@@ -66,6 +77,25 @@ public enum JournalVerifier {
                     lineNumber += 1
                     var failure = ""
                     if let fields = EventLine.scan(line, failure: &failure) {
+                        if pendingLines == 0 {
+                            pendingStart = offset + Int64(consumed)
+                            batchFirstSeq = fields.seq
+                        }
+                        if fields.more {
+                            pendingLines += 1
+                            if fields.idempotency != nil { problem("idempotency record on a line that does not end its batch") }
+                        } else {
+                            pendingLines = 0
+                            if let range = fields.idempotency {
+                                if let record = IdempotencyRecord.parse(UnsafeRawBufferPointer(rebasing: line[range])) {
+                                    if record.firstSeq != batchFirstSeq {
+                                        problem("idempotency first_seq \(record.firstSeq), but the batch starts at seq \(batchFirstSeq)")
+                                    }
+                                } else {
+                                    problem("idempotency record is malformed")
+                                }
+                            }
+                        }
                         let type = String(decoding: line[fields.type], as: UTF8.self)
                         let data = Array(line[fields.data])
                         if (try? JSONCompactor.compact(data)) != data {
@@ -92,6 +122,7 @@ public enum JournalVerifier {
                     } else {
                         problem(failure)
                         expectedSeq += 1
+                        pendingLines = 0
                     }
                     consumed = end + 1
                 }
@@ -105,10 +136,18 @@ public enum JournalVerifier {
             }
             if count == 0 { break }
         }
+        // What is left after the last committed line is a torn write (or an incomplete batch); it is reported
+        // apart from rule violations because it is the one defect repair may cut. Problems found on those lines
+        // are not the file's: they are dropped with them.
+        if pendingLines > 0 {
+            lineNumber -= pendingLines
+            report.problems.removeAll { $0.line > lineNumber }
+            report.tornTailBytes = offset + Int64(filled) - pendingStart
+        } else {
+            report.tornTailBytes = Int64(filled)
+        }
         report.lineCount = lineNumber
-        // What is left after the last newline is a torn write; it is reported apart from rule violations
-        // because it is the one defect repair may fix.
-        report.tornTailBytes = Int64(filled)
+        report.failed = JournalFailure.readMarker(forJournal: journal.path)
         if lineNumber == 0 {
             lineNumber = 1
             problem("no complete line (a journal starts with run.created)")
@@ -124,21 +163,63 @@ public enum JournalVerifier {
         return true
     }
 
-    /// Verifies `path` and, when its only defect is (or also includes) a torn tail, truncates the tail under
-    /// the journal's `flock`. Good lines are never touched.
-    public static func repair(path: String, maxProblems: Int = 100) throws -> Report {
+    /// Verifies `path` and repairs it under the journal's `flock`: a failed journal is rewritten (see
+    /// `rewriteFailed`); otherwise an uncommitted tail is truncated. Good lines are never changed. Throws when
+    /// a failed journal cannot be rewritten (the disk still fails): the marker then stays.
+    public static func repair(path: String, maxProblems: Int = 100, faults: StoreFaults = StoreFaults()) throws -> Report {
+        let io = JournalIO(faults: faults)
         let fd = try Sys.open(path, O_RDWR)
         defer { close(fd) }
         try Sys.flock(fd, LOCK_EX, path: path)
         defer { Sys.unlock(fd) }
         let journal = try OpenJournal(path: path)
         var report = try verify(journal, maxProblems: maxProblems)
-        if report.tornTailBytes > 0 {
+        if report.failed != nil {
             let size = try journal.size()
-            try Sys.ftruncate(fd, size - report.tornTailBytes, path: path)
-            try Sys.fdatasync(fd, path: path)
+            try rewriteFailed(path: path, from: journal, committedSize: size - report.tornTailBytes, io: io)
+            report.rewritten = true
+            report.repaired = report.tornTailBytes > 0
+        } else if report.tornTailBytes > 0 {
+            let size = try journal.size()
+            try io.ftruncate(fd, size - report.tornTailBytes, path: path)
+            try io.fdatasync(fd, path: path)
             report.repaired = true
         }
         return report
+    }
+
+    /// Copies the committed bytes of a failed journal into a new file beside it, syncs that, renames it over the
+    /// journal, syncs the directory and removes the marker. A second `fdatasync` of the old file proves nothing
+    /// (Linux reports a writeback error once), so the bytes are written again: what is still readable becomes
+    /// durable, as PostgreSQL recovers from its WAL. The old file is left untouched if any step fails.
+    static func rewriteFailed(path: String, from journal: OpenJournal, committedSize: Int64, io: JournalIO) throws {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+        let temporary = directory + "/.repair-" + name + ".tmp"
+        unlink(temporary)
+        let out = try Sys.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        do {
+            defer { close(out) }
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            var position: Int64 = 0
+            while position < committedSize {
+                let want = Int(min(Int64(buffer.count), committedSize - position))
+                let count = try buffer.withUnsafeMutableBytes { raw in
+                    try Sys.pread(journal.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: position, path: path)
+                }
+                if count == 0 { break }
+                try buffer.withUnsafeBytes { raw in try io.writeAll(out, UnsafeRawBufferPointer(rebasing: raw[..<count]), path: temporary) }
+                position += Int64(count)
+            }
+            try io.fdatasync(out, path: temporary)
+            try io.rename(temporary, path)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try io.fsyncDirectory(directory)
+        let marker = JournalFailure.markerPath(forJournal: path)
+        if unlink(marker) != 0 && errno != ENOENT { throw JournalError.io(operation: "unlink", path: marker, errno: errno) }
+        try io.fsyncDirectory(directory)
     }
 }

@@ -34,8 +34,10 @@ public final class OpenJournal: @unchecked Sendable {
 
     /// See `JournalReader.forEachLine(from:_:)`.
     @discardableResult
-    public func forEachLine(from offset: Int64, _ body: (JournalReader.Line) throws -> Bool) throws -> Int64 {
-        try reader.forEachLine(from: offset, body)
+    public func forEachLine(
+        from offset: Int64, limit: Int64 = .max, _ body: (JournalReader.Line) throws -> Bool
+    ) throws -> Int64 {
+        try reader.forEachLine(from: offset, limit: limit, body)
     }
 
     /// The offset of the first line with seq > `seq`.

@@ -79,6 +79,19 @@ enum Sys {
         }
     }
 
+    /// `fallocate(FALLOC_FL_KEEP_SIZE)`: reserves blocks past the end without changing the size readers see.
+    /// False (nothing reserved, no error) where the filesystem does not support it.
+    static func reserve(_ fd: Int32, offset: Int64, length: Int64, path: String) throws -> Bool {
+        while linuxFallocate(fd, 0x01 /* FALLOC_FL_KEEP_SIZE */, offset, length) != 0 {
+            switch errno {
+            case EINTR: continue
+            case EOPNOTSUPP, ENOSYS, EINVAL: return false
+            default: throw JournalError.io(operation: "fallocate", path: path, errno: errno)
+            }
+        }
+        return true
+    }
+
     static func fsyncDirectory(_ path: String) throws {
         let fd = try open(path, O_RDONLY | O_DIRECTORY)
         defer { close(fd) }
@@ -97,3 +110,8 @@ private func lockFile(_ fd: Int32, _ operation: Int32) -> Int32 {
 private func statPath(_ path: String, _ info: inout stat) -> Int32 {
     stat(path, &info)
 }
+
+/// `fallocate(2)`, which Glibc's Swift overlay does not export (it is a GNU extension; `posix_fallocate` cannot
+/// keep the size). off_t is 64-bit on the Linux targets we build for.
+@_silgen_name("fallocate")
+private func linuxFallocate(_ fd: Int32, _ mode: Int32, _ offset: Int64, _ length: Int64) -> Int32

@@ -8,14 +8,28 @@ public enum APIError {
             return .error(500, code: "internal_error", message: "internal error: \(error)")
         }
         switch error {
-        case .invalidRunID, .invalidEventType, .invalidJSON, .invalidBatch:
+        case .invalidRunID, .invalidEventType, .invalidJSON, .invalidBatch, .invalidIdempotencyKey:
             return .error(400, code: error.code, message: error.description)
         case .runNotFound:
             return .error(404, code: error.code, message: error.description)
         case .runExists, .runTerminal:
             return .error(409, code: error.code, message: error.description)
-        case .reservedEventType:
+        case .reservedEventType, .idempotencyKeyReused:
             return .error(422, code: error.code, message: error.description)
+        case .lastSeqMismatch(_, _, let actual):
+            var body = JSONWriter()
+            body.object {
+                $0.key("error")
+                $0.object {
+                    $0.key("code"); $0.string(error.code)
+                    $0.key("message"); $0.string(error.description)
+                    $0.key("last_seq"); $0.int(actual)
+                }
+            }
+            return .json(412, body.bytes, extraHeaders: [ETag.header(lastSeq: actual)])
+        case .journalFailed(_, _, let code):
+            // 507 when the disk is full, 503 for every other failure; either way until an operator repairs it.
+            return .error(code == 28 /* ENOSPC */ ? 507 : 503, code: error.code, message: error.description)
         case .corruptJournal:
             return .error(500, code: error.code, message: error.description)
         case .io(_, _, let code) where code == 28 /* ENOSPC */:

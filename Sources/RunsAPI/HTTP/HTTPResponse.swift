@@ -59,10 +59,12 @@ public func reasonPhrase(_ status: Int) -> String {
     case 405: return "Method Not Allowed"
     case 409: return "Conflict"
     case 413: return "Payload Too Large"
+    case 412: return "Precondition Failed"
     case 415: return "Unsupported Media Type"
     case 422: return "Unprocessable Content"
     case 500: return "Internal Server Error"
     case 503: return "Service Unavailable"
+    case 507: return "Insufficient Storage"
     default: return "Status \(status)"
     }
 }

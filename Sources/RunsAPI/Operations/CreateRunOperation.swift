@@ -1,11 +1,13 @@
 import RunJournal
 
 /// `POST /v1/runs` — body optional `{"id"?: "...", "metadata"?: {...}}` → 201 with the run.
-/// Existing id → 409, malformed id → 400.
+/// Existing id → 409, malformed id → 400. With `Idempotency-Key`, a retry with the same key and body answers
+/// the original 201 and the same run (also when the id was generated); the same key with another body is 422.
 struct CreateRunOperation {
     let context: RunsContext
 
     func handle(_ request: HTTPRequest) throws -> HTTPResponse {
+        let idempotency = try IdempotencyHeader.record(request)
         var id: RunID?
         var metadata: [UInt8]?
         if !request.body.allSatisfy(isJSONWhitespace) {
@@ -33,8 +35,11 @@ struct CreateRunOperation {
                 }
             }
         }
-        let summary = try context.store.create(id: id, metadata: metadata)
-        return .json(201, summary.json, extraHeaders: [("Location", "/v1/runs/\(summary.id)")])
+        let result = try context.store.create(id: id, metadata: metadata, idempotency: idempotency)
+        let summary = result.summary
+        var headers = [("Location", "/v1/runs/\(summary.id)"), ETag.header(lastSeq: summary.lastSeq)]
+        if result.replayed { headers.append(("Idempotent-Replayed", "true")) }
+        return .json(201, summary.json, extraHeaders: headers)
     }
 }
 

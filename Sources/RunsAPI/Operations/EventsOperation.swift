@@ -20,11 +20,16 @@ struct EventsOperation {
         // Open before reading the summary: if the journal is deleted in between, the stream still replays
         // what it opened and then ends on "gone", instead of racing a 404.
         let journal = try context.store.openReader(runID)
+        // Durable before visible, decided before any header: the replay sends only what this size covers, and
+        // a failing sync is a 503 here, not a broken stream.
+        let visible = try context.store.visibleSize(of: journal, id: runID, sync: context.configuration.syncBeforeVisible)
         let summary = try context.store.summary(of: runID)
         if summary.status.isTerminal && resumeAfter >= summary.lastSeq {
             return HTTPResponse(status: 204)
         }
-        let stream = EventStream(context: context, runID: runID, journal: journal, summary: summary, resumeAfter: resumeAfter)
+        let stream = EventStream(
+            context: context, runID: runID, journal: journal, summary: summary, resumeAfter: resumeAfter,
+            replayLimit: visible.size, journalFailed: visible.failed)
         return HTTPResponse(
             status: 200,
             headers: [

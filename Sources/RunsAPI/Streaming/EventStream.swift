@@ -24,6 +24,11 @@ final class EventStream: @unchecked Sendable {
     private var journal: OpenJournal?
     private let path: String
     private let resumeAfter: Int64
+    /// The replay sends nothing past this offset: the size the operation saw before its durability sync.
+    private let replayLimit: Int64
+    /// The journal failed: the replay shows what its last good sync covered, and the stream ends there (nothing
+    /// can be appended until it is repaired, and the repaired journal is a new file).
+    private let journalFailed: Bool
     /// What the stream knows of the run: the summary at the start, extended by every line it sends.
     private var state: RunSummary
     private var buffer: [UInt8] = []
@@ -31,7 +36,12 @@ final class EventStream: @unchecked Sendable {
     private let wake = WakeSignal()
     private let clientGone = Atomic<Bool>(false)
 
-    init(context: RunsContext, runID: RunID, journal: OpenJournal, summary: RunSummary, resumeAfter: Int64) {
+    init(
+        context: RunsContext, runID: RunID, journal: OpenJournal, summary: RunSummary, resumeAfter: Int64,
+        replayLimit: Int64 = .max, journalFailed: Bool = false
+    ) {
+        self.replayLimit = replayLimit
+        self.journalFailed = journalFailed
         self.context = context
         self.runID = runID
         self.journal = journal
@@ -43,7 +53,7 @@ final class EventStream: @unchecked Sendable {
     private var configuration: RunsAPIConfiguration { context.configuration }
 
     enum Outcome: Equatable {
-        case terminalSent, journalGone, clientGone, shutdown
+        case terminalSent, journalGone, journalFailed, clientGone, shutdown
     }
 
     /// Runs the whole stream on the calling thread. Returns when the stream is over; a client that went away
@@ -70,6 +80,7 @@ final class EventStream: @unchecked Sendable {
         let (replayEnd, terminalSent) = try replay(writer: writer)
         try flush(writer)
         if terminalSent { return .terminalSent }
+        if journalFailed { return .journalFailed }
 
         let follow = try context.follower.follow(path: path, from: replayEnd) { [wake] in wake.raise() }
         journal = nil  // only after the follow holds the file: a deletion in between is then seen as "gone"
@@ -83,17 +94,14 @@ final class EventStream: @unchecked Sendable {
     /// Returns the offset after the last line sent, and whether that line was terminal.
     private func replay(writer: any ResponseBodyWriter) throws -> (Int64, Bool) {
         guard let journal else { return (0, false) }
-        if configuration.syncBeforeVisible && context.store.fsyncPolicy == .always {
-            // Durable before visible: a writer acknowledges only after its sync, but its bytes are readable
-            // before; syncing here (nearly free when the writer already did) means nothing unsynced goes out.
-            _ = fdatasync(journal.fd)
-        }
-        let limit = try journal.size()
+        // Durable before visible: the operation took the size, then synced (nearly free when the writer already
+        // did), so everything up to `replayLimit` is on disk; a line appended since is left to the live phase.
+        let limit = min(replayLimit, try journal.size())
         let start = try journal.offset(afterSeq: resumeAfter)
         var end = start
         var terminal = false
-        try journal.forEachLine(from: start) { line in
-            guard line.endOffset <= limit else { return false }
+        // Bytes past `limit` count as not written: a batch whose last line lies beyond it is not sent in part.
+        try journal.forEachLine(from: start, limit: limit) { line in
             terminal = try send(line)
             end = line.endOffset
             if buffer.count >= configuration.replayChunkBytes { try flush(writer) }

@@ -24,6 +24,9 @@ struct AppendCommand: ParsableCommand {
     @Argument(help: "The event type, or - to read NDJSON from stdin.") var type: String
     @Argument(help: "The event data (JSON, default {}).") var data: String?
     @Flag(help: "With -, append each line as its own batch as soon as it is read.") var each = false
+    @Option(help: ArgumentHelp(
+        "Make a retry safe: the same key with the same input prints the original seqs and appends nothing.",
+        valueName: "key")) var idempotencyKey: String?
 
     func run() throws {
         let id = try JournalOptions.runID(runName)
@@ -31,10 +34,12 @@ struct AppendCommand: ParsableCommand {
         if type == "-" {
             guard data == nil else { throw CLIFailure.usage("with -, events come from stdin; no JSON argument") }
             if each {
+                guard idempotencyKey == nil else { throw CLIFailure.usage("--idempotency-key names one batch; it does not go with --each") }
                 try appendEachLine(store: store, id: id)
             } else {
-                let events = try EventInput.events(fromNDJSON: try readStandardInput())
-                let seqs = try store.append(id, events)
+                let input = try readStandardInput()
+                let events = try EventInput.events(fromNDJSON: input)
+                let seqs = try store.append(id, events, conditions: try conditions(fingerprinting: input)).seqs
                 print("\(seqs.lowerBound)-\(seqs.upperBound)")
             }
             return
@@ -42,9 +47,20 @@ struct AppendCommand: ParsableCommand {
         guard !each else { throw CLIFailure.usage("--each goes with - (stdin)") }
         let eventType: EventType
         do { eventType = try EventType(type) } catch { throw CLIFailure.usage("\(error)") }
-        let event = try NewEvent(type: eventType, json: Array((data ?? "{}").utf8))
-        let seqs = try store.append(id, [event])
+        let json = Array((data ?? "{}").utf8)
+        let event = try NewEvent(type: eventType, json: json)
+        let seqs = try store.append(id, [event], conditions: try conditions(fingerprinting: Array(type.utf8) + [0x0A] + json)).seqs
         print("\(seqs.lowerBound)")
+    }
+
+    /// The append's conditions: the idempotency record of `--idempotency-key` over what was given.
+    private func conditions(fingerprinting input: [UInt8]) throws -> AppendConditions {
+        guard let idempotencyKey else { return AppendConditions() }
+        do {
+            return AppendConditions(idempotency: try IdempotencyRecord(key: idempotencyKey, body: input))
+        } catch {
+            throw CLIFailure.usage("\(error)")
+        }
     }
 
     private func appendEachLine(store: JournalStore, id: RunID) throws {

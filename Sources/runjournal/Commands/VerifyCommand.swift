@@ -1,12 +1,19 @@
 import ArgumentParser
 import RunJournal
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `runjournal verify [RUN...] [--repair]`: checks journals against the format; exit 1 when any has problems.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check journals against the format (all runs when none is named).",
-        discussion: "--repair truncates a torn last line (never rewrites a good line). Exit 1 when problems remain."
+        discussion: """
+            --repair cuts an uncommitted tail (a torn line, an incomplete batch) and rewrites a failed journal \
+            (one whose write or sync failed) into a new synced file, which makes it appendable again; it never \
+            changes a good line. Exit 1 when problems remain.
+            """
     )
 
     @OptionGroup var journal: JournalOptions
@@ -42,15 +49,20 @@ struct VerifyCommand: ParsableCommand {
                 continue
             }
             progress.clear()
+            if report.rewritten, let failure = report.failed {
+                print("\(id): repaired: the journal had failed (\(failure.operation): \(String(cString: strerror(failure.errno)))); rewrote its \(report.lineCount) events into a new synced file")
+            } else if let failure = report.failed {
+                print("\(id): failed (\(failure.operation): \(String(cString: strerror(failure.errno)))); appends are refused; run verify --repair")
+            }
             if report.repaired {
-                print("\(id): repaired: truncated a torn last line (\(report.tornTailBytes) bytes)")
+                print("\(id): repaired: cut an uncommitted tail (\(report.tornTailBytes) bytes: a torn line or an incomplete batch)")
             } else if report.tornTailBytes > 0 {
-                print("\(id): torn last line (\(report.tornTailBytes) bytes without a newline); run verify --repair")
+                print("\(id): uncommitted tail (\(report.tornTailBytes) bytes: a torn line or an incomplete batch); run verify --repair")
             }
             for problem in report.problems { print("\(id): \(problem)") }
-            if !report.problems.isEmpty || (report.tornTailBytes > 0 && !report.repaired) {
+            if !report.problems.isEmpty || (report.tornTailBytes > 0 && !report.repaired) || (report.failed != nil && !report.rewritten) {
                 failures += 1
-            } else if !report.repaired {
+            } else if !report.repaired && !report.rewritten {
                 print("\(id): ok (\(report.lineCount) events)")
             }
         }

@@ -20,11 +20,14 @@ struct E2EJournalLine: Equatable {
 
     static func parse(_ line: String) -> E2EJournalLine? {
         guard line.hasPrefix(#"{"seq":"#), line.hasSuffix("}"),
-            let typeStart = line.range(of: #","type":""#), let dataStart = line.range(of: #"","data":"#)
+            let typeStart = line.range(of: #","type":""#),
+            let typeEnd = line[typeStart.upperBound...].firstIndex(of: "\""),
+            // Optional keys ("more", "idempotency") may stand between type and data.
+            let dataStart = line.range(of: #","data":"#, range: typeEnd..<line.endIndex)
         else { return nil }
         let seqText = line[line.index(line.startIndex, offsetBy: 7)...].prefix { $0.isNumber }
         guard let seq = Int64(seqText) else { return nil }
-        let type = String(line[typeStart.upperBound..<dataStart.lowerBound])
+        let type = String(line[typeStart.upperBound..<typeEnd])
         let data = String(line[dataStart.upperBound..<line.index(before: line.endIndex)])
         return E2EJournalLine(seq: seq, type: type, data: data, line: line)
     }

@@ -48,8 +48,10 @@ struct JournalLineFields {
         seq = Int64(text[seqStart..<seqEnd.lowerBound])!
         let typeMarker = text.range(of: #"","type":""#)!
         ts = String(text[seqEnd.upperBound..<typeMarker.lowerBound])
-        let dataMarker = text.range(of: #"","data":"#)!
-        type = String(text[typeMarker.upperBound..<dataMarker.lowerBound])
+        // The type ends at its closing quote; optional keys ("more", "idempotency") may stand before data.
+        let typeEnd = text[typeMarker.upperBound...].firstIndex(of: "\"")!
+        type = String(text[typeMarker.upperBound..<typeEnd])
+        let dataMarker = text.range(of: #","data":"#, range: typeEnd..<text.endIndex)!
         let dataStart = text.utf8.distance(from: text.startIndex, to: dataMarker.upperBound)
         data = Array(line[dataStart..<(line.count - 1)])
     }
