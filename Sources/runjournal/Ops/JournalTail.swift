@@ -32,18 +32,17 @@ struct JournalTail {
                 }
                 return filled
             }
-            guard let lastNewline = buffer[..<count].lastIndex(of: 0x0A) else {
+            // The last committed line: a batch whose last line is not written yet does not count.
+            let committedEnd = buffer.withUnsafeBytes { raw in
+                JournalCommit.lastCommittedEnd(in: UnsafeRawBufferPointer(rebasing: raw[..<count]), startsAtLineStart: start == 0)
+            }
+            guard let committedEnd else {
                 if start == 0 { return JournalTail() }
                 window *= 4
                 continue
             }
-            // The last complete line starts after the newline before it (or at the window start if that is
-            // the file start).
+            let lastNewline = committedEnd - 1
             let lineStart = buffer[..<lastNewline].lastIndex(of: 0x0A).map { $0 + 1 }
-            guard lineStart != nil || start == 0 else {
-                window *= 4
-                continue
-            }
             var tail = JournalTail(endOffset: start + Int64(lastNewline) + 1)
             try buffer.withUnsafeBytes { raw in
                 let line = UnsafeRawBufferPointer(rebasing: raw[(lineStart ?? 0)..<lastNewline])
