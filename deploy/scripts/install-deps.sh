@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages RunJournal needs to build, run and test, if any is missing.
-# Usage: deploy/scripts/install-deps.sh [--test]   (--test adds lighttpd, curl, wrk for the test suite)
+# Usage: deploy/scripts/install-deps.sh [--test]   (--test adds what the test suite needs: lighttpd, wrk, jq, and
+# e2fsprogs, util-linux and mount for the disk-fault tests, which build ext4 filesystems on loop devices)
 set -euo pipefail
 
 packages=(libfcgi-dev nginx-light curl)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(lighttpd wrk procps jq)
+    packages+=(lighttpd wrk procps jq e2fsprogs util-linux mount)
 fi
 
 missing=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq), builds, and runs the
+# Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq, e2fsprogs), builds, and runs the
 # whole suite — unit tests and the integration tests through real nginx and lighttpd on loopback.
 #
 #   deploy/scripts/test.sh                 every test target, one after another

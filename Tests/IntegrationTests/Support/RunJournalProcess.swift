@@ -10,14 +10,15 @@ final class RunJournalProcess: @unchecked Sendable {
     let arguments: [String]
     private let process: ChildProcess
 
-    /// Starts `runjournal <arguments>` with `workingDirectory` (default: the fixture's directory).
+    /// Starts `runjournal <arguments>` with `workingDirectory` (default: the fixture's directory), reading
+    /// standard input from the file `stdin`.
     init(arguments: [String], directory: TemporaryDirectory? = nil, workingDirectory: String? = nil,
-         environment: [String: String]? = nil) throws {
+         environment: [String: String]? = nil, stdin: String = "/dev/null") throws {
         self.directory = try directory ?? TemporaryDirectory(prefix: "rjd")
         self.arguments = arguments
         process = try ChildProcess(
             executable: TestPaths.runjournalBinary(), arguments: arguments, environment: environment,
-            workingDirectory: workingDirectory ?? self.directory.path,
+            workingDirectory: workingDirectory ?? self.directory.path, stdin: stdin,
             stdout: .file(self.directory.file("stdout.log")), stderr: .file(self.directory.file("stderr.log")))
     }
 
