@@ -76,7 +76,7 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let logger = Logger(label: "runjournal.serve")
         let policy = try fsync.policy()
-        let store = try journal.openStore(fsync: policy)
+        let store = try journal.openStore(fsync: policy, logLevel: .info)
         let clock = SystemClock()
         let tailerMode: TailerMode = tailer == "poll" ? .poll(interval: .milliseconds(pollIntervalMs)) : .inotify
         let journalTailer = JournalTailer(mode: tailerMode, pollInterval: .milliseconds(pollIntervalMs), logger: logger)

@@ -19,10 +19,14 @@ struct JournalOptions: ParsableArguments {
         return "./journal"
     }
 
-    /// Opens the store; a missing directory is a one-line failure.
-    func openStore(fsync: FsyncPolicy = .always) throws -> JournalStore {
+    /// Opens the store; a missing directory is a one-line failure. A one-shot command keeps to one line on
+    /// stderr: the store's own log lines (a failed journal, a cut torn tail) are left to `serve`, whose log is
+    /// the place for them; the command's error line says what failed and for which run.
+    func openStore(fsync: FsyncPolicy = .always, logLevel: Logger.Level = .critical) throws -> JournalStore {
+        var logger = Logger(label: "runjournal")
+        logger.logLevel = logLevel
         do {
-            return try JournalStore(directory: directory, fsyncPolicy: fsync, logger: Logger(label: "runjournal"))
+            return try JournalStore(directory: directory, fsyncPolicy: fsync, logger: logger)
         } catch {
             throw CLIFailure("journal directory \(directory): \(Self.reason(error))")
         }
