@@ -39,15 +39,27 @@ public struct JournalReader {
         }
     }
 
-    /// Calls `body` for each committed line in `buffer`, whose first byte is at file offset `offset`: complete
-    /// lines whose batch is complete (a line with `"more":true` is held back until the line that ends its batch
-    /// is there too; bytes after the last committed line are ignored). Throws `corruptJournal` for a line that is
-    /// not a valid envelope. For bytes already in memory: what the tailer published, or what this process wrote.
+    /// Calls `body` for each complete line in `buffer`, whose first byte is at file offset `offset` (bytes after
+    /// the last `\n` are ignored). Throws `corruptJournal` for a line that is not a valid envelope. For bytes
+    /// known to be committed: what the tailer published (it publishes whole batches only, but a subscriber may
+    /// read them in pieces that end inside a batch), or what this process just wrote. Reading a *file* goes
+    /// through `forEachLine(from:)`, which applies the batch rule itself.
     public static func forEachLine(
         in buffer: UnsafeRawBufferPointer, offset: Int64, path: String, _ body: (Line) throws -> Bool
     ) throws {
-        var scanner = CommittedLineScanner()
-        _ = try scanner.scan(buffer, offset: offset, path: path, body)
+        guard let base = buffer.baseAddress else { return }
+        var start = 0
+        while start < buffer.count {
+            guard let newline = memchr(base + start, 0x0A, buffer.count - start) else { return }
+            let end = base.distance(to: UnsafeRawPointer(newline))
+            let lineBytes = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+            var failure = ""
+            guard let fields = EventLine.scan(lineBytes, failure: &failure) else {
+                throw JournalError.corruptJournal(path: path, line: 0, reason: "at byte \(offset + Int64(start)): \(failure)")
+            }
+            guard try body(Line(bytes: lineBytes, fields: fields, offset: offset + Int64(start))) else { return }
+            start = end + 1
+        }
     }
 
     /// Calls `body` for each committed line at or after `offset` (which must be a line start) until the end
