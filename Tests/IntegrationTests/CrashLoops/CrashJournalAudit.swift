@@ -115,8 +115,6 @@ struct CrashJournalAudit {
     var wholeUnacknowledged = 0
     var acknowledgedBatches = 0
     var acknowledgedEvents = 0
-    /// Lines marked `"more":true` that end the view (an unfinished batch at the end).
-    var trailingMoreLines = 0
 
     init(lines: [Line], sent: [(batch: CrashBatch, outcome: CrashBatchOutcome)]) {
         lineCount = lines.count
@@ -124,7 +122,6 @@ struct CrashJournalAudit {
         for (offset, line) in lines.enumerated() where line.seq != Int64(offset + 1) {
             if seqProblems.count < 5 { seqProblems.append("line \(offset + 1) has seq \(line.seq)") }
         }
-        trailingMoreLines = lines.reversed().prefix { $0.more }.count
 
         var bySeq: [Int64: Step] = [:]
         var groups: [CrashBatch.Key: [(seq: Int64, index: Int)]] = [:]
