@@ -33,7 +33,7 @@ struct APIRetryTests {
         #expect(reused.errorCode == "idempotency_key_reused")
         let show = try await HTTPClient.fetch(stack.url(kind, "/v1/runs/\(run)"))
         #expect(show.header("ETag") == "\"3\"")
-        #expect(E2EJournal.read(stack.journalDirectory, run).map(\.type) == ["run.created", "a", "b"])
+        #expect(E2EJournalLine.read(stack.journalDirectory, run).map(\.type) == ["run.created", "a", "b"])
     }
 
     @Test("If-Match: the append is made at the expected last seq and refused with 412 and the current last_seq otherwise", arguments: E2EStack.Kind.allCases)
@@ -50,6 +50,6 @@ struct APIRetryTests {
         #expect(stale.errorCode == "last_seq_mismatch")
         #expect((((stale.json as? [String: Any])?["error"] as? [String: Any])?["last_seq"] as? NSNumber)?.intValue == 2)
         #expect(stale.header("ETag") == "\"2\"")
-        #expect(E2EJournal.read(stack.journalDirectory, run).map(\.type) == ["run.created", "a"])
+        #expect(E2EJournalLine.read(stack.journalDirectory, run).map(\.type) == ["run.created", "a"])
     }
 }

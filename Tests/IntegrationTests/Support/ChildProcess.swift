@@ -25,15 +25,16 @@ final class ChildProcess: @unchecked Sendable {
         case fd(Int32)
     }
 
+    /// `stdin` is the path of a file the child reads as its standard input (default: /dev/null).
     init(
         executable: String, arguments: [String], environment: [String: String]? = nil,
-        workingDirectory: String? = nil, stdin: String = "/dev/null", stdout: Output = .discard, stderr: Output = .discard
+        workingDirectory: String? = nil, stdin: String? = nil, stdout: Output = .discard, stderr: Output = .discard
     ) throws {
         self.executable = executable
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, stdin ?? "/dev/null", O_RDONLY, 0)
         for (fd, output) in [(Int32(1), stdout), (Int32(2), stderr)] {
             switch output {
             case .discard: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0)

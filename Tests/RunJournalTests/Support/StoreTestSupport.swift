@@ -15,8 +15,9 @@ import Glibc
 final class TemporaryDirectory: @unchecked Sendable {
     let path: String
 
-    init(_ label: String = "store") {
-        let base = NSTemporaryDirectory()
+    /// A directory under `parent` (default: the system temp dir).
+    init(_ label: String = "store", parent: String? = nil) {
+        let base = parent ?? NSTemporaryDirectory()
         let parent = base.hasSuffix("/") ? String(base.dropLast()) : base
         var template = Array("\(parent)/runjournal-\(label)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
