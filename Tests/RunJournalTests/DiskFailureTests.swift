@@ -196,19 +196,41 @@ struct DiskFailureTests {
         #expect(try store.append(id, [try event("one")]) == 2...2)
     }
 
-    @Test("a write that fails outright (ENOSPC where nothing could be reserved) fails the journal with ENOSPC")
+    @Test("a write that fails with EIO fails the journal; a refused write (ENOSPC) cleaned up leaves it appendable")
     func failedWrite() throws {
         let directory = try TemporaryDirectory()
-        let failing = Atomic<Bool>(false)
+        let failing = Mutex<StoreFaults.Fault?>(nil)
+        let cutFails = Atomic<Bool>(false)
         let store = try store(directory, faults: StoreFaults { operation, _ in
-            operation == .write && failing.load(ordering: .relaxed) ? .fail(errno: ENOSPC) : nil
+            switch operation {
+            case .write: return failing.withLock { $0 }
+            case .ftruncate: return cutFails.load(ordering: .relaxed) ? .fail(errno: EIO) : nil
+            default: return nil
+            }
         })
-        let id = runID("w")
-        try store.create(id: id)
-        failing.store(true, ordering: .relaxed)
-        #expect(journalError { try store.append(id, [try event("one")]) } == .journalFailed(id, operation: "write", errno: ENOSPC))
-        failing.store(false, ordering: .relaxed)
-        #expect(journalError { try store.append(id, [try event("two")]) } == .journalFailed(id, operation: "write", errno: ENOSPC))
+        // ENOSPC from write itself (a filesystem that cannot reserve): refused, file as it was, still good.
+        let refused = runID("n")
+        try store.create(id: refused)
+        failing.withLock { $0 = .shortWrite(bytes: 20, errno: ENOSPC) }
+        #expect(journalError { try store.append(refused, [try event("one")]) } == .io(operation: "write", path: store.path(of: refused), errno: ENOSPC))
+        failing.withLock { $0 = nil }
+        #expect(try store.append(refused, [try event("two")]) == 2...2)
+
+        // The same refusal when the cut fails: the partial bytes may stay, so the journal fails.
+        let uncut = runID("u")
+        try store.create(id: uncut)
+        failing.withLock { $0 = .shortWrite(bytes: 20, errno: ENOSPC) }
+        cutFails.store(true, ordering: .relaxed)
+        #expect(journalError { try store.append(uncut, [try event("one")]) } == .journalFailed(uncut, operation: "write", errno: ENOSPC))
+        cutFails.store(false, ordering: .relaxed)
+
+        // EIO: the device failed; the journal fails, and stays failed.
+        let broken = runID("w")
+        try store.create(id: broken)
+        failing.withLock { $0 = .fail(errno: EIO) }
+        #expect(journalError { try store.append(broken, [try event("one")]) } == .journalFailed(broken, operation: "write", errno: EIO))
+        failing.withLock { $0 = nil }
+        #expect(journalError { try store.append(broken, [try event("two")]) } == .journalFailed(broken, operation: "write", errno: EIO))
     }
 
     @Test("the interval flusher's failed sync fails the journal: later appends are refused")

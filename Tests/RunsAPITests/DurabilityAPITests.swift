@@ -30,14 +30,14 @@ struct DurabilityAPITests {
             body: Array(body.utf8)))
     }
 
-    @Test("a failed sync answers 503 journal_failed, a full disk's failed write 507, and later appends the same")
+    @Test("a failed sync answers 503 journal_failed (507 for ENOSPC), a write failing with EIO 503, and later appends the same")
     func failedJournalStatuses() throws {
         let failing = Mutex<(StoreFaults.Operation, Int32)?>(nil)
         let (service, _, _) = try service(faults: StoreFaults { operation, path in
             guard path.hasSuffix(".jsonl"), let (which, code) = failing.withLock({ $0 }), which == operation else { return nil }
             return .fail(errno: code)
         })
-        for (run, operation, code, status) in [("a", StoreFaults.Operation.fdatasync, EIO, 503), ("b", .write, ENOSPC, 507)] {
+        for (run, operation, code, status) in [("a", StoreFaults.Operation.fdatasync, EIO, 503), ("b", .fdatasync, ENOSPC, 507), ("c", .write, EIO, 503)] {
             failing.withLock { $0 = nil }
             let created = post(service, "/v1/runs", #"{"id":"\#(run)"}"#)
             #expect(created.status == 201, "\(created.bodyText)")

@@ -225,8 +225,13 @@ final class JournalFile: @unchecked Sendable {
             } catch {
                 // What a short write left is an uncommitted batch (its last line is missing), which no reader
                 // publishes; cut it off if we can (the repair does it otherwise). Never below `startSize`.
-                try? io.ftruncate(fd, startSize, path: path)
-                throw fail(operation: "write", errno: Self.errno(of: error))
+                let code = Self.errno(of: error)
+                let cut = (try? io.ftruncate(fd, startSize, path: path)) != nil
+                // A refusal (no space, quota, file size limit) that left the file as it was is not a disk
+                // fault: the bytes before it are as good as they were, so the run stays appendable. Anything
+                // else (EIO...) or a cut that failed may have left dirty pages that never reach the disk.
+                if cut && Self.refusalErrnos.contains(code) { throw error }
+                throw fail(operation: "write", errno: code)
             }
             tail = TailState(size: startSize + Int64(bytes.count), lastSeq: seq, lastMillis: millis, lastType: events[events.count - 1].type)
             if summary?.byteCount == startSize {
@@ -293,6 +298,9 @@ final class JournalFile: @unchecked Sendable {
             return summary!
         }
     }
+
+    /// Write errors that mean "nothing more was accepted": the kernel refused the bytes, it did not lose any.
+    static let refusalErrnos: Set<Int32> = [ENOSPC, EDQUOT, EFBIG]
 
     static func errno(of error: any Error) -> Int32 {
         if case JournalError.io(_, _, let code)? = error as? JournalError { return code }
