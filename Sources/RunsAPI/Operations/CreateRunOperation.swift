@@ -34,6 +34,7 @@ struct CreateRunOperation {
             }
         }
         let summary = try context.store.create(id: id, metadata: metadata)
+        _ = context.silence.observe(summary)  // the idle watchdog counts from now on both clocks
         return .json(201, summary.json, extraHeaders: [("Location", "/v1/runs/\(summary.id)")])
     }
 }

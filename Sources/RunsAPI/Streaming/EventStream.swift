@@ -27,7 +27,9 @@ final class EventStream: @unchecked Sendable {
     /// What the stream knows of the run: the summary at the start, extended by every line it sends.
     private var state: RunSummary
     private var buffer: [UInt8] = []
-    private var lastWriteMillis: Int64 = 0
+    /// When the stream last wrote, on the monotonic clock: a heartbeat is due `heartbeatSeconds` later
+    /// whatever the wall clock does (set back an hour, it would otherwise hold heartbeats back an hour).
+    private var lastWriteMonotonicMillis: Int64 = 0
     private let wake = WakeSignal()
     private let clientGone = Atomic<Bool>(false)
 
@@ -132,11 +134,12 @@ final class EventStream: @unchecked Sendable {
             // 2. Lifecycle rules: act when due, re-checked under the journal lock. What gets appended comes
             //    back through the follower like any other event, and ends the stream there.
             var now = context.clock.nowMillis()
-            let lifecycleDeadline = lifecycle.nextDeadline(state).map { max($0, lifecycleHoldUntil) }
+            let observed = context.silence.observe(state)
+            let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: observed).map { max($0, lifecycleHoldUntil) }
             if let deadline = lifecycleDeadline, now >= deadline {
                 do {
                     let appended = try context.store.appendIf(runID) { fresh in
-                        lifecycle.overdueEvents(fresh, now: context.clock.nowMillis())
+                        lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
                     }
                     if appended == nil {
                         // Someone else acted first or the run moved on: learn its current state.
@@ -152,14 +155,14 @@ final class EventStream: @unchecked Sendable {
             }
 
             // 3. Heartbeat when nothing was written for the interval.
-            now = context.clock.nowMillis()
-            if now - lastWriteMillis >= heartbeatMillis {
+            if context.monotonicClock.monotonicMillis() - lastWriteMonotonicMillis >= heartbeatMillis {
                 buffer.append(contentsOf: SSEFrame.heartbeat)
                 try flush(writer)
             }
 
-            // 4. Sleep until something happens or the next deadline.
-            var deadline = lastWriteMillis + heartbeatMillis
+            // 4. Sleep until something happens or the next deadline (the sleeper takes wall-clock deadlines).
+            now = context.clock.nowMillis()
+            var deadline = now + (lastWriteMonotonicMillis + heartbeatMillis - context.monotonicClock.monotonicMillis())
             if let lifecycleDeadline { deadline = min(deadline, lifecycleDeadline) }
             if !wake.isRaised {
                 context.sleeper.sleep(untilMillis: deadline, orUntil: wake)
@@ -199,6 +202,6 @@ final class EventStream: @unchecked Sendable {
         try writer.write(buffer)
         try writer.flush()
         buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * configuration.replayChunkBytes)
-        lastWriteMillis = context.clock.nowMillis()
+        lastWriteMonotonicMillis = context.monotonicClock.monotonicMillis()
     }
 }
