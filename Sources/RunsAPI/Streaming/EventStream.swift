@@ -24,6 +24,8 @@ final class EventStream: @unchecked Sendable {
     private var journal: OpenJournal?
     private let path: String
     private let resumeAfter: Int64
+    /// The run's incarnation, part of every event id (`EventID`); a stream never outlives its journal.
+    private let incarnation: [UInt8]
     /// What the stream knows of the run: the summary at the start, extended by every line it sends.
     private var state: RunSummary
     private var buffer: [UInt8] = []
@@ -40,6 +42,7 @@ final class EventStream: @unchecked Sendable {
         self.path = journal.path
         self.state = summary
         self.resumeAfter = resumeAfter
+        self.incarnation = EventID.incarnation(createdAtMillis: summary.createdAtMillis)
     }
 
     private var configuration: RunsAPIConfiguration { context.configuration }
@@ -193,7 +196,7 @@ final class EventStream: @unchecked Sendable {
         if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
         let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
         guard line.seq > resumeAfter else { return terminal }
-        SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &buffer)
+        SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
         return terminal
     }
 

@@ -56,6 +56,7 @@ struct TailCommand: ParsableCommand {
         let journalFile = try store.openReader(id)
         var renderer = EventRenderer(format: format, terminal: terminal)
         if format == .text { renderer.seqDigits = EventRenderer.digits(try JournalTail.read(journalFile).lastSeq) }
+        if format == .sse { renderer.incarnation = try journalFile.incarnation() }
         var output = OutputBuffer()
         try output.append(renderer.header(retryMillis: retryMs))
 
