@@ -264,7 +264,19 @@ final class IntervalFlusher: @unchecked Sendable {
             return !started
         }
         if needsStart {
-            startDetachedThread { [self] in run() }
+            do {
+                try startDetachedThread(name: "rj-fsync-interval") { [self] in run() }
+            } catch {
+                // No flusher thread (the process is at its thread limit): sync what is dirty now, on the
+                // appender's thread, as fsync=always would; the next append tries to start the flusher again.
+                logger.error("cannot start the interval flusher; syncing on the appending thread", metadata: ["error": "\(error)"])
+                let batch: [JournalFile] = state.withLock {
+                    started = false
+                    defer { dirty.removeAll(keepingCapacity: true) }
+                    return Array(dirty.values)
+                }
+                syncAll(batch)
+            }
         }
     }
 

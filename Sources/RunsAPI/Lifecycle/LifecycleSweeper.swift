@@ -56,16 +56,23 @@ public final class LifecycleSweeper: Sendable {
         return acted
     }
 
-    /// Sweeps on a background thread until the context's shutdown signal fires.
-    public func start() {
+    /// Sweeps on a background thread until the context's shutdown signal fires. Throws when the thread
+    /// cannot be started: a responder without its sweeper would leave unwatched runs alone for ever, so
+    /// `serve` does not start without it.
+    public func start() throws(ThreadStartError) {
         context.shutdown.register(wake)
-        startDetachedThread { [self] in
-            while !context.shutdown.isShuttingDown {
-                sweepOnce()
-                _ = wake.consume()
-                context.sleeper.sleep(untilMillis: context.clock.nowMillis() + intervalMillis, orUntil: wake)
+        do {
+            try startDetachedThread(name: "rj-sweeper") { [self] in
+                while !context.shutdown.isShuttingDown {
+                    sweepOnce()
+                    _ = wake.consume()
+                    context.sleeper.sleep(untilMillis: context.clock.nowMillis() + intervalMillis, orUntil: wake)
+                }
+                context.shutdown.unregister(wake)
             }
+        } catch {
             context.shutdown.unregister(wake)
+            throw error
         }
     }
 }

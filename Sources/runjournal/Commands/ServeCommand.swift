@@ -118,7 +118,11 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw CLIFailure("\(error)")
         }
-        LifecycleSweeper(context: context, intervalSeconds: sweepInterval).start()
+        do {
+            try LifecycleSweeper(context: context, intervalSeconds: sweepInterval).start()
+        } catch {
+            throw CLIFailure("\(error)")
+        }
         logger.info(
             "serving runs API",
             metadata: [

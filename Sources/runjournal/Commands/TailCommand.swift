@@ -51,7 +51,7 @@ struct TailCommand: ParsableCommand {
         let id = try JournalOptions.runID(runName!)
         // Signals are blocked before the tailer can start a thread (threads inherit the mask).
         let wake = WakeFlag()
-        let interrupts = follow ? Interrupts.start(wake: wake) : nil
+        let interrupts = follow ? try Interrupts.start(wake: wake) : nil
 
         let journalFile = try store.openReader(id)
         var renderer = EventRenderer(format: format, terminal: terminal)
