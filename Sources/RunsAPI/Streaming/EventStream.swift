@@ -112,7 +112,8 @@ final class EventStream: @unchecked Sendable {
     private func live(writer: any ResponseBodyWriter, follow: any JournalFollow) throws -> Outcome {
         let heartbeatMillis = Int64(configuration.heartbeatSeconds) * 1000
         let lifecycle = context.lifecycle
-        var lifecycleHoldUntil = Int64.min
+        // On the monotonic clock, like the heartbeat: a wall clock set back must not stretch the hold.
+        var lifecycleHoldUntilMonotonic = Int64.min
         while true {
             _ = wake.consume()
             // 1. Send whatever is new.
@@ -138,7 +139,9 @@ final class EventStream: @unchecked Sendable {
             //    back through the follower like any other event, and ends the stream there.
             var now = context.clock.nowMillis()
             let observed = context.silence.observe(state)
-            let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: observed).map { max($0, lifecycleHoldUntil) }
+            let holdUntil = lifecycleHoldUntilMonotonic == .min
+                ? Int64.min : now + (lifecycleHoldUntilMonotonic - context.monotonicClock.monotonicMillis())
+            let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: observed).map { max($0, holdUntil) }
             if let deadline = lifecycleDeadline, now >= deadline {
                 do {
                     let appended = try context.store.appendIf(runID) { fresh in
@@ -153,7 +156,7 @@ final class EventStream: @unchecked Sendable {
                     state = (try? context.store.summary(of: runID)) ?? state
                 }
                 // What was appended arrives through the follower; give it a moment before deciding again.
-                lifecycleHoldUntil = now + 1000
+                lifecycleHoldUntilMonotonic = context.monotonicClock.monotonicMillis() + 1000
                 continue
             }
 
