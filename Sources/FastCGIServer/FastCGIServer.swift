@@ -79,7 +79,7 @@ public final class FastCGIServer: Sendable {
         monitor = try HangupMonitor(logger: logger)
         pool = WorkerPool(
             stackSize: configuration.workerStackSize, spareLimit: configuration.spareWorkerLimit,
-            maxBusy: maxConcurrent, probe: probe)
+            maxBusy: maxConcurrent, probe: probe, startFault: configuration.workerThreadStartFault)
         socket = try ListeningSocket.open(configuration)
         let family = runjournal_socket_family(socket.fd)
         acceptsTCP = family == AF_INET || family == AF_INET6

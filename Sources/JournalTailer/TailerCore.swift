@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import RunJournal
 import Synchronization
 
 /// Faults a test can force, the way swift-nio's syscall mocking forces an errno: inotify "unavailable"
@@ -160,7 +161,7 @@ final class TailerCore: Sendable {
 
     /// The kernel dropped the journal's watch, or the inotify reader failed: poll it from now on.
     func fallBackToPolling(_ journal: FollowedJournal) {
-        poller.add(journal)
+        if let error = poller.add(journal) { logPollerUnavailable(error, path: journal.path) }
         guard let previous = journal.replaceFollow(with: .polling(poller)) else {
             poller.remove(journal)
             return
@@ -182,7 +183,7 @@ final class TailerCore: Sendable {
     /// fallbacks are logged once per tailer, since on a machine at its limits every journal would repeat them.
     func makeFollow(path: String, mask: UInt32, target: any InotifyTarget, pollTarget: any PollTarget) -> FollowMethod {
         guard case .inotify = mode, let hub = obtainHub() else {
-            poller.add(pollTarget)
+            if let error = poller.add(pollTarget) { logPollerUnavailable(error, path: path) }
             return .polling(poller)
         }
         do throws(SystemError) {
@@ -204,9 +205,16 @@ final class TailerCore: Sendable {
                 logger.warning("inotify_add_watch failed; polling instead",
                                metadata: ["path": "\(path)", "errno": "\(error.errno)"])
             }
-            poller.add(pollTarget)
+            if let error = poller.add(pollTarget) { logPollerUnavailable(error, path: path) }
             return .polling(poller)
         }
+    }
+
+    /// The system refused the polling thread: the target stays registered and is polled once a later `add`
+    /// starts the thread (a subscription, a fallback). Logged every time: each one is a journal followed late.
+    func logPollerUnavailable(_ error: ThreadStartError, path: String) {
+        logger.error("cannot start the polling thread; the journal is polled once one can be started",
+                     metadata: ["path": "\(path)", "errno": "\(error.errno)"])
     }
 
     func undo(_ follow: FollowMethod, for pollTarget: any PollTarget) {

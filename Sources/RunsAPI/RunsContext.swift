@@ -1,13 +1,17 @@
 import Logging
 import RunJournal
 
-/// What the operations share: the store and catalog, the configuration, and the seams (clock, sleeper,
+/// What the operations share: the store and catalog, the configuration, and the seams (clocks, sleeper,
 /// follower) that tests replace to run streams in virtual time.
 public struct RunsContext: Sendable {
     public let store: JournalStore
     public let catalog: RunCatalog
     public let configuration: RunsAPIConfiguration
     public let clock: any WallClock
+    /// How long silences really lasted, whatever the wall clock does (see `SilenceObservations`).
+    public let monotonicClock: any MonotonicClock
+    /// What this responder has seen of each active run's silence, shared by its streams and its sweeper.
+    public let silence: SilenceObservations
     public let sleeper: any StreamSleeper
     public let follower: any JournalFollowing
     public let shutdown: ShutdownSignal
@@ -15,14 +19,18 @@ public struct RunsContext: Sendable {
 
     public init(
         store: JournalStore, configuration: RunsAPIConfiguration, follower: any JournalFollowing,
-        clock: (any WallClock)? = nil, sleeper: (any StreamSleeper)? = nil,
-        shutdown: ShutdownSignal = ShutdownSignal(), logger: Logger = Logger(label: "runjournal.api")
+        clock: (any WallClock)? = nil, monotonicClock: (any MonotonicClock)? = nil,
+        sleeper: (any StreamSleeper)? = nil, shutdown: ShutdownSignal = ShutdownSignal(), logger: Logger = Logger(label: "runjournal.api")
     ) {
         self.store = store
         self.catalog = RunCatalog(directory: store.directory, logger: logger)
         self.configuration = configuration
         let clock = clock ?? store.clock
         self.clock = clock
+        // A clock that can answer both (the system clock, a test's virtual clock) is used for both.
+        let monotonicClock = monotonicClock ?? (clock as? any MonotonicClock) ?? SystemMonotonicClock()
+        self.monotonicClock = monotonicClock
+        self.silence = SilenceObservations(clock: monotonicClock)
         self.sleeper = sleeper ?? RealSleeper(clock: clock)
         self.follower = follower
         self.shutdown = shutdown

@@ -75,6 +75,53 @@ import FastCGIServer
         }
     }
 
+    /// When the system refuses a thread (pthread_create → EAGAIN, forced through the fault seam) the request
+    /// that needed it gets a 503 in the API's error shape with Retry-After, and the server carries on: the
+    /// next request, and a stream that was already running, are served. Before, a failed thread start in the
+    /// store or the tailer trapped and took the whole responder (every stream) down.
+    @Test func aRequestThatCannotGetAThreadIs503AndTheServerCarriesOn() async throws {
+        let refusedStarts = Counter()
+        let release = Gate()
+        let streaming = Counter()
+        try await ServerHarness.with(configure: {
+            $0.retryAfterSeconds = 7
+            $0.spareWorkerLimit = 0  // every request needs a new thread: no idle worker hides the fault
+            // Once the stream runs, the next thread start is refused (EAGAIN), then they succeed again.
+            $0.workerThreadStartFault = {
+                guard streaming.current >= 1, refusedStarts.current == 0 else { return nil }
+                refusedStarts.increment()
+                return EAGAIN
+            }
+        }, handler: ClosureHandler { request in
+            guard request.path == "/stream" else { return .json(200, Array(#"{"ok":true}"#.utf8)) }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream")], body: .stream { writer in
+                try writer.write(Array("retry: 1000\n\n".utf8))
+                try writer.flush()
+                streaming.increment()
+                release.wait(timeout: .seconds(60))
+                try writer.write(Array(": still here\n\n".utf8))
+                try writer.flush()
+            })
+        }) { harness in
+            defer { release.open() }
+            let stream = try HTTPStream(harness.url("/stream"))
+            #expect(await streaming.reached(1, within: .seconds(20)))
+
+            let refused = try await HTTPClient.fetch(harness.url("/v1/runs/r1"))
+            #expect(refused.status == 503, "\(refused.text)")
+            #expect(refused.errorCode == "server_busy")
+            #expect(refused.header("Retry-After") == "7")
+            #expect(refused.text.hasPrefix(#"{"error":{"code":"server_busy","message":""#), "\(refused.text)")
+            #expect(refusedStarts.current == 1)
+
+            // The next request gets its thread, and the stream that was running goes on.
+            let served = try await HTTPClient.fetch(harness.url("/v1/runs/r2"))
+            #expect(served.status == 200, "\(served.text)")
+            release.open()
+            #expect(stream.read(until: { $0.contains(": still here") }, timeout: .seconds(20)), "\(stream.received)")
+        }
+    }
+
     /// A client that connects and then sends part of a request and stalls must not hold an acceptor: with
     /// the request read on the acceptor (libfcgi's own accept does that), two such clients stop every new
     /// connection, and nginx's requests wait in the backlog until its read timeout.

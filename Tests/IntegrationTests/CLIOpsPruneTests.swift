@@ -80,6 +80,31 @@ import Glibc
         #expect(tail.stderr.contains("journal deleted"))
     }
 
+    @Test func pruneWaitsForAnAppenderHoldingTheLockAndKeepsTheRunItAppendedTo() throws {
+        let journal = try OpsCLI.fixtureCopy()
+        let path = journal.file("ingest-batch-9.jsonl")
+        // The test is an appender inside its critical section: it holds the journal's flock.
+        let appender = open(path, O_WRONLY | O_APPEND)
+        #expect(appender >= 0)
+        defer { close(appender) }
+        #expect(flock(appender, LOCK_EX) == 0)
+
+        let prune = try OpsLiveCommand(
+            ["prune", "--journal", journal.path, "--older-than", "5m", "--status", "all"],
+            environment: ["RUNJOURNAL_NOW": OpsCLI.fixtureNow])
+        #expect(waitUntil(timeout: .seconds(60)) { someoneWaitsForFlock(on: path) || access(path, F_OK) != 0 })
+        #expect(access(path, F_OK) == 0, "prune unlinked the journal while an appender held its lock")
+
+        // The appender's event, acknowledged once it releases the lock: it must stay in an existing journal.
+        let line = #"{"seq":5,"ts":"2026-11-25T17:59:59.000Z","type":"ingest.progress","data":{"files":241}}"# + "\n"
+        #expect(line.utf8.count == line.withCString { write(appender, $0, strlen($0)) })
+        #expect(flock(appender, LOCK_UN) == 0)
+        #expect(prune.waitForExit() == 0)
+        #expect(access(path, F_OK) == 0)
+        #expect(OpsJournal.types(journal.path, "ingest-batch-9").count == 5)
+        #expect(prune.stderr.contains("ingest-batch-9: skipped, it has new events since the scan"), "\(prune.stderr)")
+    }
+
     @Test(arguments: [
         ["--dry-run"],
         ["--older-than", "soon"],

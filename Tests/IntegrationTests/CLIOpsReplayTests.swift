@@ -12,15 +12,15 @@ import Glibc
     static let research41AfterThree = """
         retry: 1000
 
-        id: 4
+        id: 4.mwugrs00
         event: tool.finished
         data: {"name":"search","ms":840}
 
-        id: 5
+        id: 5.mwugrs00
         event: message
         data: {"role":"assistant","text":"Found 3 papers"}
 
-        id: 6
+        id: 6.mwugrs00
         event: run.completed
         data: {}
 
@@ -62,11 +62,16 @@ import Glibc
         let copy = try TemporaryDirectory(prefix: "ops-copy")
         try FileManager.default.copyItem(atPath: "\(journal)/\(run).jsonl", toPath: copy.file("\(run).jsonl"))
 
-        for resume in [0, 2, 5] {
-            let response = try await stack.client(.nginx).get("/v1/runs/\(run)/events", headers: [("Last-Event-ID", String(resume))])
+        let incarnation = E2EJournalLine.incarnation(journal, run)
+        // Plain seqs, whole event ids, and an id of another incarnation of the run (replayed from the start).
+        let resumes: [(String, Int)] = [
+            ("0", 200), ("2", 200), ("5", 204), ("2.\(incarnation)", 200), ("5.\(incarnation)", 204), ("5.zzzzzzzz", 200),
+        ]
+        for (resume, status) in resumes {
+            let response = try await stack.client(.nginx).get("/v1/runs/\(run)/events", headers: [("Last-Event-ID", resume)])
             // 200 with the stream, or 204 (no body) when resuming at the terminal event: replay matches both.
-            #expect(response.status == (resume == 5 ? 204 : 200))
-            let replay = try OpsCLI.runBytes(["replay", copy.file("\(run).jsonl"), "--after", String(resume)])
+            #expect(response.status == status, "resume \(resume)")
+            let replay = try OpsCLI.runBytes(["replay", copy.file("\(run).jsonl"), "--after", resume])
             #expect(replay.status == 0)
             #expect(replay.stdout == response.body, "resume \(resume): replay \(String(decoding: replay.stdout, as: UTF8.self).debugDescription) server \(response.text.debugDescription)")
         }
@@ -109,7 +114,7 @@ import Glibc
         let unpaced = try OpsCLI.run(["replay", OpsCLI.fixture + "/agent-support-7.jsonl", "--pace", "max"])
         #expect(paced.status == 0, "\(paced)")
         #expect(paced.stdout == unpaced.stdout)
-        #expect(paced.stdout.hasPrefix("retry: 1000\n\nid: 1\nevent: run.created\n"))
+        #expect(paced.stdout.hasPrefix("retry: 1000\n\nid: 1.mwvyw2w0\nevent: run.created\n"))
     }
 
     @Test func aMissingFileOrRunExitsOne() throws {

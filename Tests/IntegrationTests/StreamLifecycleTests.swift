@@ -13,12 +13,13 @@ struct StreamLifecycleTests {
 
     @Test("with --heartbeat 1 an idle stream gets `: heartbeat` comments", arguments: Kind.allCases)
     func sendsHeartbeats(kind: Kind) async throws {
-        let api = try E2EStack.shared(["--heartbeat", "1", "--retry-ms", "2500", "--idle-timeout", "off"]).client(kind)
+        let stack = try E2EStack.shared(["--heartbeat", "1", "--retry-ms", "2500", "--idle-timeout", "off"])
+        let api = stack.client(kind)
         let run = try await api.createRun(id: e2eUniqueID("beat"))
         let stream = try api.stream(run)
         #expect(await stream.wait(timeout: .seconds(20)) { $0.frames.filter { $0.comment == "heartbeat" }.count >= 2 }, "\(stream.text)")
         // Heartbeats come after the replay, as whole frames of their own.
-        #expect(stream.text.hasPrefix("retry: 2500\n\nid: 1\nevent: run.created\n"))
+        #expect(stream.text.hasPrefix("retry: 2500\n\nid: 1.\(E2EJournalLine.incarnation(stack.journalDirectory, run))\nevent: run.created\n"))
         #expect(stream.text.contains("\n\n: heartbeat\n\n"))
         #expect(!stream.ended)
     }
@@ -149,7 +150,7 @@ struct StreamLifecycleTests {
         let curls = try Kind.allCases.map { try HTTPStream(stack.url($0, "/v1/runs/\(run)/events")) }
         let raw = try stack.client(.lighttpd).stream(run)
         for curl in curls {
-            #expect(curl.read(until: { $0.contains("id: 1\n") }, timeout: .seconds(20)), "\(curl.received)")
+            #expect(curl.read(until: { $0.contains("id: 1.") }, timeout: .seconds(20)), "\(curl.received)")
         }
         #expect(await raw.wait(timeout: .seconds(20)) { $0.events.count == 1 })
 

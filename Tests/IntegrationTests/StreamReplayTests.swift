@@ -11,7 +11,9 @@ struct StreamReplayTests {
     /// Heartbeat comments are taken out of the received text first: with the default 15 s heartbeat one
     /// can slip in on a slow machine, and the heartbeat has its own test.
     static func expectedBody(_ stack: E2EStack, _ run: String, after resume: Int64 = 0, retry: Int = 1000) -> String {
-        "retry: \(retry)\n\n" + E2EJournalLine.read(stack.journalDirectory, run).filter { $0.seq > resume }.map(\.frame).joined()
+        let incarnation = E2EJournalLine.incarnation(stack.journalDirectory, run)
+        return "retry: \(retry)\n\n"
+            + E2EJournalLine.read(stack.journalDirectory, run).filter { $0.seq > resume }.map { $0.frame(incarnation: incarnation) }.joined()
     }
 
     static func withoutHeartbeats(_ text: String) -> String {
@@ -32,7 +34,8 @@ struct StreamReplayTests {
         #expect(stream.header("Content-Type") == "text/event-stream")
         #expect(stream.header("Cache-Control") == "no-cache")
         #expect(Self.withoutHeartbeats(stream.text) == Self.expectedBody(stack, run))
-        #expect(stream.text.hasPrefix("retry: 1000\n\nid: 1\nevent: run.created\ndata: {\"metadata\":{\"repo\":\"x\"}}\n\n"))
+        let incarnation = E2EJournalLine.incarnation(stack.journalDirectory, run)
+        #expect(stream.text.hasPrefix("retry: 1000\n\nid: 1.\(incarnation)\nevent: run.created\ndata: {\"metadata\":{\"repo\":\"x\"}}\n\n"))
 
         try await api.append(run, "step", #"{"live":true}"#)
         #expect(await stream.wait(timeout: .seconds(20)) { $0.events.count == 4 }, "live: \(stream.text)")
@@ -52,7 +55,7 @@ struct StreamReplayTests {
         let run = try await api.createRun(id: e2eUniqueID("curl"))
         try await api.append(run, "a.b:c-d_e", #"{"unicode":"é✓😀","escaped":"\u0001"}"#)
         let curl = try HTTPStream(stack.url(kind, "/v1/runs/\(run)/events"))
-        #expect(curl.read(until: { $0.contains("id: 2\n") && $0.hasSuffix("\n\n") }, timeout: .seconds(20)), "\(curl.received)")
+        #expect(curl.read(until: { $0.contains("id: 2.") && $0.hasSuffix("\n\n") }, timeout: .seconds(20)), "\(curl.received)")
         try await api.append(run, "run.failed", #"{"reason":"test"}"#)
         #expect(curl.waitForEnd(timeout: .seconds(20)), "curl did not see the end: \(curl.received)")
         #expect(curl.curlExitCode() == 0)
@@ -94,8 +97,8 @@ struct StreamReplayTests {
         #expect(ahead.events.map(\.id) == [8])
     }
 
-    @Test("a resume point that is not a non-negative integer is a 400 in the error shape",
-          arguments: Kind.allCases, ["abc", "-1", "1.5", "0x10", "18446744073709551616", "1 2"])
+    @Test("a resume point that is not an event id (<seq> or <seq>.<incarnation>) is a 400 in the error shape",
+          arguments: Kind.allCases, ["abc", "-1", "1.", "1.A", "0x10", "18446744073709551616", "1 2"])
     func refusesABadResumePoint(kind: Kind, value: String) async throws {
         let api = try E2EStack.shared().client(kind)
         let run = try await api.createRun(id: e2eUniqueID("badid"))
@@ -127,10 +130,43 @@ struct StreamReplayTests {
 
         let before = try await api.request("GET", "/v1/runs/\(run)/events", headers: [("Last-Event-ID", String(terminal - 1))])
         #expect(before.status == 200)
-        #expect(before.text == "retry: 1000\n\nid: \(terminal)\nevent: run.stopped\ndata: {\"reason\":\"user\"}\n\n")
+        let incarnation = E2EJournalLine.incarnation(try E2EStack.shared().journalDirectory, run)
+        #expect(before.text == "retry: 1000\n\nid: \(terminal).\(incarnation)\nevent: run.stopped\ndata: {\"reason\":\"user\"}\n\n")
+        let byEventID = try await api.request("GET", "/v1/runs/\(run)/events", headers: [("Last-Event-ID", "\(terminal).\(incarnation)")])
+        #expect(byEventID.status == 204, "the whole id of the terminal event: \(byEventID.text)")
         let whole = try await api.get("/v1/runs/\(run)/events")
         #expect(whole.status == 200)
         #expect(whole.events.map(\.id) == [1, 2, 3])
+    }
+
+    @Test("a run deleted and created again under the same id: the old Last-Event-ID replays the new run from seq 1",
+          arguments: Kind.allCases)
+    func oldLastEventIDOfARecreatedRunReplaysTheNewRun(kind: Kind) async throws {
+        let stack = try E2EStack.shared()
+        let api = stack.client(kind)
+        let run = try await api.createRun(id: e2eUniqueID("again"))
+        for n in 2...4 { try await api.append(run, "old.step", #"{"n":\#(n)}"#) }
+        let stream = try api.stream(run)
+        #expect(await stream.wait(timeout: .seconds(20)) { $0.events.count == 4 }, "\(stream.text)")
+        let lastSeen = try #require(stream.events.last?.lastEventID)
+        #expect(lastSeen.hasPrefix("4."), "\(lastSeen)")
+
+        // The journal goes (the stream ends), and a run is created again under the same id, a moment later.
+        try FileManager.default.removeItem(atPath: "\(stack.journalDirectory)/\(run).jsonl")
+        #expect(await stream.waitForEnd(timeout: .seconds(20)), "the stream outlived its journal: \(stream.text)")
+        try await Task.sleep(for: .milliseconds(5))  // a different run.created millisecond: a new incarnation
+        #expect(try await api.createRun(id: run) == run)
+        try await api.append(run, "new.step", #"{"n":2}"#)
+
+        // The client reconnects with the id it saw last, as EventSource does.
+        let again = try api.stream(run, headers: [("Last-Event-ID", lastSeen)])
+        #expect(await again.wait(timeout: .seconds(20)) { $0.events.count == 2 }, "\(again.text)")
+        #expect(again.events.map(\.id) == [1, 2], "the new run's events from seq 1: \(again.text)")
+        #expect(again.events.map(\.event) == ["run.created", "new.step"])
+        #expect(again.events.first?.incarnation != stream.events.first?.incarnation)
+        #expect(Self.withoutHeartbeats(again.text) == Self.expectedBody(stack, run))
+        try await api.append(run, "run.completed")
+        #expect(await again.waitForEnd(timeout: .seconds(20)), "\(again.text)")
     }
 
     @Test("a stream on an unknown run is a 404 in the error shape", arguments: Kind.allCases)

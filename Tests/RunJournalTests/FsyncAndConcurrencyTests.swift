@@ -147,3 +147,21 @@ struct FsyncAndConcurrencyTests {
         #expect(try store.summary(of: id).lastSeq == 3)
     }
 }
+
+/// `fsync=interval` when the system refuses the flusher's thread (forced by name through `ThreadStartFaults`):
+/// the append is acknowledged and synced on the appending thread, and a later append starts the flusher.
+/// Before, the failed start trapped and took the process (every stream of a responder) down.
+@Suite("Store: interval flusher without a thread")
+struct IntervalFlusherThreadTests {
+    @Test("an append whose flusher thread is refused is still acknowledged, and the next one starts the flusher")
+    func refusedFlusherThreadFallsBackToSyncingInline() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory, fsync: .interval(milliseconds: 50))
+        let id = try store.create(id: runID("r1")).id
+        ThreadStartFaults.failNext(named: "rj-fsync-interval")
+        #expect(try store.append(id, [try event("step")]) == 2...2)
+        #expect(ThreadStartFaults.remaining(named: "rj-fsync-interval") == 0)
+        #expect(try store.append(id, [try event("step")]) == 3...3)
+        #expect(journalLines(store.path(of: id)).count == 3)
+    }
+}

@@ -1,6 +1,10 @@
 import RunJournal
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import RunsAPI
 
 /// `GET /v1/runs/:id/events` up to the first byte of the stream: which answers come before any stream header,
@@ -55,6 +59,50 @@ struct EventsRequestTests {
         #expect(writer.frames.eventIDs == [4, 5, 6])
     }
 
+    @Test("an event id of the run's own incarnation resumes after its seq, from the header or the query")
+    func resumesAfterEventIDOfThisIncarnation() throws {
+        let api = try APIHarness()
+        let id = try api.createRun("r1")
+        for n in 2...5 { try api.append(id, "step", #"{"n":\#(n)}"#) }
+        try api.append(id, "run.completed")
+        let everything = api.runStream("r1")
+        let third = try #require(everything.frames.events[safe: 2])
+        #expect(third.incarnation == "mywpiww0", "the run.created ts, 1_800_000_000_000 ms, in base 36")
+        #expect(everything.frames.events.allSatisfy { $0.incarnation == "mywpiww0" })
+        #expect(api.runStream("r1", lastEventID: "3.mywpiww0").frames.eventIDs == [4, 5, 6])
+        #expect(api.runStream("r1", query: "4.mywpiww0").frames.eventIDs == [5, 6])
+        #expect(api.events("r1", lastEventID: "6.mywpiww0").status == 204)
+    }
+
+    @Test("an event id of another incarnation (the run was deleted and created again) replays from the start")
+    func eventIDOfAnotherIncarnationReplaysFromStart() throws {
+        let api = try APIHarness()
+        var id = try api.createRun("r1")
+        for n in 2...5 { try api.append(id, "step", #"{"n":\#(n)}"#) }
+        try api.append(id, "run.completed")
+        let old = api.runStream("r1", lastEventID: "4")
+        let oldLast = try #require(old.frames.events.last)
+        #expect(oldLast.eventID == 6)
+        let oldID = "\(oldLast.eventID!).\(oldLast.incarnation!)"
+        #expect(api.events("r1", lastEventID: oldID).status == 204, "the client saw the end of the old run")
+
+        // Deleted and created again under the same id, a little later: a new incarnation, seqs from 1.
+        #expect(unlink(api.journalPath(id)) == 0)
+        api.store.forget(id)
+        api.clock.advance(to: api.at(2))
+        id = try api.createRun("r1")
+        try api.append(id, "fresh", #"{"n":2}"#)
+        try api.append(id, "run.completed")
+        let writer = api.runStream("r1", lastEventID: oldID)
+        #expect(writer.frames.eventIDs == [1, 2, 3], "the new run's events, none skipped")
+        #expect(writer.frames.events.map(\.eventType) == ["run.created", "fresh", "run.completed"])
+        #expect(writer.frames.events.first?.incarnation != oldLast.incarnation)
+        // Even past the new run's terminal seq: another incarnation is no reason for a 204.
+        #expect(api.runStream("r1", lastEventID: "99.\(oldLast.incarnation!)").frames.eventIDs == [1, 2, 3])
+        // A plain integer (a client of an older server) is a seq of the current incarnation, as before.
+        #expect(api.runStream("r1", lastEventID: "1").frames.eventIDs == [2, 3])
+    }
+
     @Test("the last_event_id query parameter resumes when there is no header")
     func resumesAfterQueryParameter() throws {
         let api = try APIHarness()
@@ -78,9 +126,12 @@ struct EventsRequestTests {
         #expect(other.frames.eventIDs == [5, 6])
     }
 
-    static let invalidResumePoints = ["abc", "-1", "1.5", "+3", "", "18446744073709551616", "1e3", "0x10", "3 4", "٣"]
+    static let invalidResumePoints = [
+        "abc", "-1", "+3", "", "18446744073709551616", "1e3", "0x10", "3 4", "٣",
+        "1.", ".5", "1.A", "1.5.6", "1.-5", "1. 5", "1.abcdefghijklmn", "1_5", "1.é",
+    ]
 
-    @Test("a Last-Event-ID that is not a non-negative 64-bit integer is a 400", arguments: invalidResumePoints)
+    @Test("a Last-Event-ID that is not an event id (<seq> or <seq>.<incarnation>) is a 400", arguments: invalidResumePoints)
     func invalidHeaderIs400(value: String) throws {
         let api = try APIHarness()
         try api.createRun("r1")
@@ -88,7 +139,7 @@ struct EventsRequestTests {
         #expect(message.contains("Last-Event-ID"))
     }
 
-    @Test("a last_event_id query value that is not a non-negative 64-bit integer is a 400", arguments: invalidResumePoints)
+    @Test("a last_event_id query value that is not an event id is a 400", arguments: invalidResumePoints)
     func invalidQueryIs400(value: String) throws {
         let api = try APIHarness()
         try api.createRun("r1")

@@ -15,6 +15,7 @@ struct LifecycleSweeperTests {
         let api = try APIHarness()
         let id = try api.createRun("r1")
         let sweeper = LifecycleSweeper(context: api.context, intervalSeconds: 1)
+        #expect(sweeper.sweepOnce().isEmpty, "the pass that sees the run's last event")
         api.clock.advance(to: api.at(299.999))
         #expect(sweeper.sweepOnce().isEmpty)
         #expect(api.journalTypes(id) == ["run.created"])
@@ -34,10 +35,12 @@ struct LifecycleSweeperTests {
     func reportsActualIdleTime() throws {
         let api = try APIHarness()
         let id = try api.createRun("r1")
+        let sweeper = LifecycleSweeper(context: api.context, intervalSeconds: 1)
         api.clock.advance(to: api.at(100))
         try api.append(id, "run.started")
+        #expect(sweeper.sweepOnce().isEmpty)
         api.clock.advance(to: api.at(1000))
-        #expect(LifecycleSweeper(context: api.context, intervalSeconds: 1).sweepOnce() == [id])
+        #expect(sweeper.sweepOnce() == [id])
         #expect(String(decoding: api.journal(id).last?.data ?? [], as: UTF8.self) == #"{"reason":"idle_timeout","idle_seconds":900}"#)
     }
 
@@ -49,6 +52,7 @@ struct LifecycleSweeperTests {
         api.clock.advance(to: api.at(10))
         _ = try api.store.requestStop(id)
         let sweeper = LifecycleSweeper(context: api.context, intervalSeconds: 1)
+        #expect(sweeper.sweepOnce().isEmpty)
         api.clock.advance(to: api.at(39.999))
         #expect(sweeper.sweepOnce().isEmpty)
         api.clock.advance(to: api.at(40))
@@ -103,11 +107,14 @@ struct LifecycleSweeperTests {
     @Test("only due runs are acted on in one pass")
     func onlyDueRuns() throws {
         let api = try APIHarness()
+        let sweeper = LifecycleSweeper(context: api.context, intervalSeconds: 1)
         let early = try api.createRun("early")
+        #expect(sweeper.sweepOnce().isEmpty)
         api.clock.advance(to: api.at(100))
         let late = try api.createRun("late")
+        #expect(sweeper.sweepOnce().isEmpty)
         api.clock.advance(to: api.at(300))
-        #expect(LifecycleSweeper(context: api.context, intervalSeconds: 1).sweepOnce() == [early])
+        #expect(sweeper.sweepOnce() == [early])
         #expect(api.journalTypes(late) == ["run.created"])
     }
 
@@ -126,6 +133,7 @@ struct LifecycleSweeperTests {
             store: store, configuration: RunsAPIConfiguration(startedAtMillis: start), follower: DirectFollower(),
             clock: sweeperClock, logger: .quietForTests)
         let sweeper = LifecycleSweeper(context: context, intervalSeconds: 1)
+        #expect(sweeper.sweepOnce().isEmpty, "the pass that sees the run's last event")
         clock.advance(to: start + 300_000)
         sweeperClock.onNextRead {
             _ = try? producer.append(id, [NewEvent(type: try! EventType(type), compactData: Array("{}".utf8))])
@@ -156,6 +164,8 @@ struct LifecycleSweeperTests {
                 runs.append(try contexts[n % 2].store.create(id: try RunID("run-\(round)-\(n)")).id)
             }
             allRuns += runs
+            // Each responder sees the new runs (its own pass), then both find them idle at once.
+            for sweeper in sweepers { #expect(sweeper.sweepOnce().isEmpty) }
             clock.advance(by: 300_000)
             let acted = Locked<[[RunID]]>([[], []])
             runOnThreads(2) { index in
@@ -175,7 +185,7 @@ struct LifecycleSweeperTests {
 
 /// A clock that runs a one-shot action the next time someone reads it: the seam for "something happens right
 /// after the code under test looked at the list and before it decides".
-final class HookedClock: WallClock {
+final class HookedClock: WallClock, MonotonicClock {
     private let base: any WallClock
     private let pending = Mutex<[@Sendable () -> Void]>([])
 
@@ -193,6 +203,8 @@ final class HookedClock: WallClock {
         for action in actions { action() }
         return base.nowMillis()
     }
+
+    func monotonicMillis() -> Int64 { (base as? any MonotonicClock)?.monotonicMillis() ?? base.nowMillis() }
 }
 
 /// A value shared between threads in a test.

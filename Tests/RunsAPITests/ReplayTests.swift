@@ -13,7 +13,8 @@ struct ReplayTests {
         let id = try api.createRun("r1")
         try api.append(id, "run.completed")
         let writer = api.runStream("r1")
-        #expect(writer.text.hasPrefix("retry: 2500\n\nid: 1\n"))
+        // The id is the seq and the run's incarnation: its run.created ts (1_800_000_000_000 ms) in base 36.
+        #expect(writer.text.hasPrefix("retry: 2500\n\nid: 1.mywpiww0\n"))
         #expect(writer.frames.first?.kind == .retry(2500))
     }
 
@@ -38,7 +39,7 @@ struct ReplayTests {
         var expected = "retry: 1000\n\n"
         var expectedBytes = Array(expected.utf8)
         for line in api.journal(id) {
-            expected = "id: \(line.seq)\nevent: \(line.type)\ndata: "
+            expected = "id: \(line.seq).mywpiww0\nevent: \(line.type)\ndata: "
             expectedBytes += Array(expected.utf8) + line.data + Array("\n\n".utf8)
         }
         #expect(writer.bytes == expectedBytes)
@@ -61,7 +62,7 @@ struct ReplayTests {
         #expect(frames.malformed.isEmpty)
         let lines = api.journal(id)
         #expect(frames.events.count == 3)
-        if frames.events.count == 3, case .event(_, _, let data) = frames.events[1].kind {
+        if frames.events.count == 3, case .event(_, _, _, let data) = frames.events[1].kind {
             #expect(data == lines[safe: 1]?.data)
             #expect(data.count > 1_000_000)
         }

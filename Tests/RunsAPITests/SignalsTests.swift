@@ -81,12 +81,20 @@ struct SignalsTests {
         #expect(clock.nowMillis() >= deadline)
     }
 
+    @Test("a sweeper whose thread the system refuses says so (serve then does not start) instead of trapping")
+    func sweeperThreadRefusedThrows() throws {
+        let api = try APIHarness()
+        ThreadStartFaults.failNext(named: "rj-sweeper")
+        let sweeper = LifecycleSweeper(context: api.context, intervalSeconds: 1)
+        #expect(throws: ThreadStartError(name: "rj-sweeper", errno: EAGAIN)) { try sweeper.start() }
+    }
+
     @Test("the background sweeper acts at the deadline on its interval and stops on shutdown")
     func backgroundSweeperActsThenStops() throws {
         let api = try APIHarness()
         let id = try api.createRun("r1")
         let sweeper = LifecycleSweeper(context: api.context, intervalSeconds: 1)
-        sweeper.start()
+        try sweeper.start()
         // The sweeper's thread drives the virtual clock through the VirtualSleeper; wait (for real, generously)
         // until it has acted.
         let giveUp = SystemClock().nowMillis() + 60_000

@@ -67,13 +67,13 @@ struct StopGraceTests {
         #expect(writer.frames.last?.atMillis == api.at(6))
     }
 
-    @Test("a stop requested before the stream started is graced from the request, not from the stream")
+    @Test("a stop requested through this responder before the stream started is graced from the request, not from the stream")
     func stopRequestedBeforeStream() throws {
         let api = try APIHarness()
         let id = try api.createRun("r1")
         try api.append(id, "run.started")
         api.clock.advance(to: api.at(12))
-        _ = try api.store.requestStop(id)
+        #expect(api.request("POST", "/v1/runs/r1/stop").status == 202)
         api.clock.advance(to: api.at(20))
         let writer = api.runStream("r1")
         #expect(writer.frames.last?.eventType == "run.stopped")

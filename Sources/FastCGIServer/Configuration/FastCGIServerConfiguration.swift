@@ -67,6 +67,10 @@ public struct FastCGIServerConfiguration: Sendable {
     /// Paints each worker stack and records the deepest use (`FastCGIServer.statistics`). Costs a full
     /// stack's worth of RSS per thread: a measurement tool, never for production.
     public var measuresStackUsage: Bool
+    /// Fault seam for tests: asked before each new worker thread is started; an errno it returns makes the
+    /// start fail as if `pthread_create` had returned it (EAGAIN), so the refusal path (a 503 for that
+    /// request, the server carrying on) is tested without exhausting the machine's threads. Nil in production.
+    public var workerThreadStartFault: (@Sendable () -> Int32?)? = nil
 
     public init(
         listen: Listen,

@@ -23,6 +23,7 @@ final class WorkerPool: @unchecked Sendable {
     private let spareLimit: Int
     private let maxBusy: Int
     private let probe: StackProbe?
+    private let startFault: (@Sendable () -> Int32?)?
 
     /// Why a request could not be handed to a worker.
     enum Refusal: Error {
@@ -41,11 +42,12 @@ final class WorkerPool: @unchecked Sendable {
         var parked: Int
     }
 
-    init(stackSize: Int, spareLimit: Int, maxBusy: Int, probe: StackProbe?) {
+    init(stackSize: Int, spareLimit: Int, maxBusy: Int, probe: StackProbe?, startFault: (@Sendable () -> Int32?)? = nil) {
         self.stackSize = stackSize
         self.spareLimit = spareLimit
         self.maxBusy = maxBusy
         self.probe = probe
+        self.startFault = startFault
     }
 
     /// One pooled thread. Its fields are guarded by the pool's lock.
@@ -80,8 +82,13 @@ final class WorkerPool: @unchecked Sendable {
         lock.unlock()
 
         let worker = Worker()
-        let spawned = NativeThread.spawn(name: "fcgi-worker", stackSize: stackSize) { [self] in
-            self.workerLoop(worker, first: job)
+        let spawned: Result<pthread_t, ThreadSpawnError>
+        if let forced = startFault?() {
+            spawned = .failure(ThreadSpawnError(code: forced))
+        } else {
+            spawned = NativeThread.spawn(name: "fcgi-worker", stackSize: stackSize) { [self] in
+                self.workerLoop(worker, first: job)
+            }
         }
         if case .failure(let error) = spawned {
             lock.withLock {

@@ -138,7 +138,7 @@ final class DirectoryWatcher: Sendable, InotifyTarget, PollTarget {
             return
         }
         prime()
-        core.poller.add(self)
+        if let error = core.poller.add(self) { core.logPollerUnavailable(error, path: path) }
         let previous = state.withLock { state -> FollowMethod? in
             guard !state.ended else { return nil }
             defer { state.follow = .polling(core.poller) }

@@ -80,13 +80,19 @@ final class InotifyHub: Sendable {
     private static let shared = Mutex<InotifyHub?>(nil)
 
     /// The process's hub, created (with its thread) on first use. A failed creation is not remembered, so a
-    /// later subscription tries again (EMFILE may be transient).
+    /// later subscription tries again (EMFILE, or a thread refused with EAGAIN, may be transient); meanwhile
+    /// the tailer polls.
     static func obtain(logger: Logger) throws(SystemError) -> InotifyHub {
         try shared.withLock { slot throws(SystemError) -> InotifyHub in
             if let hub = slot { return hub }
             let hub = try InotifyHub(logger: logger)
+            do throws(ThreadStartError) {
+                try hub.startReaderThread()
+            } catch {
+                hub.closeDescriptors()
+                throw SystemError(operation: "pthread_create", errno: error.errno)
+            }
             slot = hub
-            hub.startReaderThread()
             return hub
         }
     }
@@ -156,10 +162,17 @@ final class InotifyHub: Sendable {
         _ = write(wakeWrite, &byte, 1)
     }
 
-    private func startReaderThread() {
-        startDetachedThread(name: "rj-inotify") { [self] in
+    private func startReaderThread() throws(ThreadStartError) {
+        try startDetachedThread(name: "rj-inotify") { [self] in
             self.runReader()
         }
+    }
+
+    /// Only for a hub whose reader never started (the hub otherwise lives as long as the process).
+    private func closeDescriptors() {
+        Sys.close(inotifyFD)
+        Sys.close(wakeRead)
+        Sys.close(wakeWrite)
     }
 
     /// The reader loop: block in poll until the queue or the wake socket is readable, drain the queue, dispatch.

@@ -10,7 +10,9 @@ protocol PollTarget: AnyObject, Sendable {
 /// (no instance, watch limit reached, kernel dropped the watch) and for everything in `.poll` mode.
 ///
 /// The thread exists only while there is something to poll: it is started by the first `add` and exits on the
-/// first tick that finds no targets, so an idle or discarded tailer leaves no thread behind.
+/// first tick that finds no targets, so an idle or discarded tailer leaves no thread behind. When the system
+/// refuses the thread, the target stays registered and the next `add` tries again: its journal is then
+/// polled late rather than never, and the process keeps running.
 final class Poller: Sendable {
     let interval: Duration
     private struct State {
@@ -23,14 +25,21 @@ final class Poller: Sendable {
         self.interval = interval
     }
 
-    func add(_ target: any PollTarget) {
+    /// Adds `target`; returns the error when the polling thread was needed and could not be started.
+    @discardableResult
+    func add(_ target: any PollTarget) -> ThreadStartError? {
         let start = state.withLock { state -> Bool in
             state.targets[ObjectIdentifier(target)] = target
             defer { state.running = true }
             return !state.running
         }
-        if start {
-            startDetachedThread(name: "rj-tail-poll") { [self] in self.run() }
+        guard start else { return nil }
+        do {
+            try startDetachedThread(name: "rj-tail-poll") { [self] in self.run() }
+            return nil
+        } catch {
+            state.withLock { $0.running = false }
+            return error
         }
     }
 

@@ -170,13 +170,28 @@ public final class JournalStore: Sendable {
         return CreateResult(summary: summary, replayed: true)
     }
 
+    private var createKeysDirectory: String { directory + "/.create-keys" }
+
+    private func createKeyLink(_ key: String) -> String {
+        createKeysDirectory + "/" + IdempotencyRecord.fingerprint(Array(key.utf8))
+    }
+
+    /// Removes the binding of `key` if it still names `id` (the run is being deleted).
+    func removeCreateKeyBinding(_ key: String, to id: RunID) {
+        let link = createKeyLink(key)
+        var target = [CChar](repeating: 0, count: 128)
+        let count = readlink(link, &target, target.count - 1)
+        guard count > 0, String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) == id.rawValue else { return }
+        unlink(link)
+    }
+
     /// The run id a create key is bound to, binding it to a new id when the key is new.
     private func boundRunID(forCreateKey key: String, millis: Int64) throws -> RunID {
-        let keys = directory + "/.create-keys"
+        let keys = createKeysDirectory
         if mkdir(keys, 0o755) != 0 && errno != EEXIST {
             throw JournalError.io(operation: "mkdir", path: keys, errno: errno)
         }
-        let link = keys + "/" + IdempotencyRecord.fingerprint(Array(key.utf8))
+        let link = createKeyLink(key)
         for _ in 0..<3 {
             var target = [CChar](repeating: 0, count: 128)
             let count = readlink(link, &target, target.count - 1)
@@ -402,7 +417,19 @@ final class IntervalFlusher: @unchecked Sendable {
             return !started
         }
         if needsStart {
-            startDetachedThread { [self] in run() }
+            do {
+                try startDetachedThread(name: "rj-fsync-interval") { [self] in run() }
+            } catch {
+                // No flusher thread (the process is at its thread limit): sync what is dirty now, on the
+                // appender's thread, as fsync=always would; the next append tries to start the flusher again.
+                logger.error("cannot start the interval flusher; syncing on the appending thread", metadata: ["error": "\(error)"])
+                let batch: [JournalFile] = state.withLock {
+                    started = false
+                    defer { dirty.removeAll(keepingCapacity: true) }
+                    return Array(dirty.values)
+                }
+                syncAll(batch)
+            }
         }
     }
 

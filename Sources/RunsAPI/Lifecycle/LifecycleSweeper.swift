@@ -5,7 +5,10 @@ import RunJournal
 /// on whether someone watches it (the Ruby original only checked inside a stream).
 ///
 /// Every `interval` it lists the non-terminal runs through the catalog (one `stat` per journal; summaries
-/// are re-read only for journals that changed) and, for each run whose deadline has passed, appends the
+/// are re-read only for journals that changed), records what it saw in `RunsContext.silence` (so a run
+/// nobody streams is failed only after this process has watched it stay silent, see `LifecyclePolicy`; the
+/// watchdog may therefore act up to one interval after the event's `ts` + timeout) and, for each run whose
+/// deadline has passed, appends the
 /// lifecycle event with `JournalStore.appendIf` — re-checked under the journal lock, so several responders
 /// sweeping one directory, and the run's own streams, never double-append.
 public final class LifecycleSweeper: Sendable {
@@ -30,12 +33,15 @@ public final class LifecycleSweeper: Sendable {
             context.logger.warning("sweep: cannot list runs", metadata: ["error": "\(error)"])
             return []
         }
+        // Every pass sees every active run: that is how the silence of a run nobody streams gets observed.
+        context.silence.retain(only: Set(runs.map(\.id)))
         let now = context.clock.nowMillis()
         for run in runs {
-            guard let deadline = lifecycle.nextDeadline(run), now >= deadline else { continue }
+            let observed = context.silence.observe(run)
+            guard let deadline = lifecycle.nextDeadline(run, now: now, observed: observed), now >= deadline else { continue }
             do {
                 let appended = try context.store.appendIf(run.id) { fresh in
-                    lifecycle.overdueEvents(fresh, now: context.clock.nowMillis())
+                    lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
                 }
                 if appended != nil {
                     acted.append(run.id)
@@ -50,16 +56,23 @@ public final class LifecycleSweeper: Sendable {
         return acted
     }
 
-    /// Sweeps on a background thread until the context's shutdown signal fires.
-    public func start() {
+    /// Sweeps on a background thread until the context's shutdown signal fires. Throws when the thread
+    /// cannot be started: a responder without its sweeper would leave unwatched runs alone for ever, so
+    /// `serve` does not start without it.
+    public func start() throws(ThreadStartError) {
         context.shutdown.register(wake)
-        startDetachedThread { [self] in
-            while !context.shutdown.isShuttingDown {
-                sweepOnce()
-                _ = wake.consume()
-                context.sleeper.sleep(untilMillis: context.clock.nowMillis() + intervalMillis, orUntil: wake)
+        do {
+            try startDetachedThread(name: "rj-sweeper") { [self] in
+                while !context.shutdown.isShuttingDown {
+                    sweepOnce()
+                    _ = wake.consume()
+                    context.sleeper.sleep(untilMillis: context.clock.nowMillis() + intervalMillis, orUntil: wake)
+                }
+                context.shutdown.unregister(wake)
             }
+        } catch {
             context.shutdown.unregister(wake)
+            throw error
         }
     }
 }

@@ -37,6 +37,7 @@ struct CreateRunOperation {
         }
         let result = try context.store.create(id: id, metadata: metadata, idempotency: idempotency)
         let summary = result.summary
+        _ = context.silence.observe(summary)  // the idle watchdog counts from now on both clocks
         var headers = [("Location", "/v1/runs/\(summary.id)"), ETag.header(lastSeq: summary.lastSeq)]
         if result.replayed { headers.append(("Idempotent-Replayed", "true")) }
         return .json(201, summary.json, extraHeaders: headers)

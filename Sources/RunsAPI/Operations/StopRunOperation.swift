@@ -7,6 +7,8 @@ struct StopRunOperation {
 
     func handle(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         let summary = try context.store.requestStop(try context.runID(id))
+        // This responder saw the request being made: stop grace counts from now on both clocks.
+        _ = context.silence.observe(summary)
         return .json(202, summary.json)
     }
 }

@@ -29,10 +29,14 @@ final class EventStream: @unchecked Sendable {
     /// The journal failed: the replay shows what its last good sync covered, and the stream ends there (nothing
     /// can be appended until it is repaired, and the repaired journal is a new file).
     private let journalFailed: Bool
+    /// The run's incarnation, part of every event id (`EventID`); a stream never outlives its journal.
+    private let incarnation: [UInt8]
     /// What the stream knows of the run: the summary at the start, extended by every line it sends.
     private var state: RunSummary
     private var buffer: [UInt8] = []
-    private var lastWriteMillis: Int64 = 0
+    /// When the stream last wrote, on the monotonic clock: a heartbeat is due `heartbeatSeconds` later
+    /// whatever the wall clock does (set back an hour, it would otherwise hold heartbeats back an hour).
+    private var lastWriteMonotonicMillis: Int64 = 0
     private let wake = WakeSignal()
     private let clientGone = Atomic<Bool>(false)
 
@@ -48,6 +52,7 @@ final class EventStream: @unchecked Sendable {
         self.path = journal.path
         self.state = summary
         self.resumeAfter = resumeAfter
+        self.incarnation = EventID.incarnation(createdAtMillis: summary.createdAtMillis)
     }
 
     private var configuration: RunsAPIConfiguration { context.configuration }
@@ -115,7 +120,8 @@ final class EventStream: @unchecked Sendable {
     private func live(writer: any ResponseBodyWriter, follow: any JournalFollow) throws -> Outcome {
         let heartbeatMillis = Int64(configuration.heartbeatSeconds) * 1000
         let lifecycle = context.lifecycle
-        var lifecycleHoldUntil = Int64.min
+        // On the monotonic clock, like the heartbeat: a wall clock set back must not stretch the hold.
+        var lifecycleHoldUntilMonotonic = Int64.min
         while true {
             _ = wake.consume()
             // 1. Send whatever is new.
@@ -140,11 +146,14 @@ final class EventStream: @unchecked Sendable {
             // 2. Lifecycle rules: act when due, re-checked under the journal lock. What gets appended comes
             //    back through the follower like any other event, and ends the stream there.
             var now = context.clock.nowMillis()
-            let lifecycleDeadline = lifecycle.nextDeadline(state).map { max($0, lifecycleHoldUntil) }
+            let observed = context.silence.observe(state)
+            let holdUntil = lifecycleHoldUntilMonotonic == .min
+                ? Int64.min : now + (lifecycleHoldUntilMonotonic - context.monotonicClock.monotonicMillis())
+            let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: observed).map { max($0, holdUntil) }
             if let deadline = lifecycleDeadline, now >= deadline {
                 do {
                     let appended = try context.store.appendIf(runID) { fresh in
-                        lifecycle.overdueEvents(fresh, now: context.clock.nowMillis())
+                        lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
                     }
                     if appended == nil {
                         // Someone else acted first or the run moved on: learn its current state.
@@ -155,19 +164,19 @@ final class EventStream: @unchecked Sendable {
                     state = (try? context.store.summary(of: runID)) ?? state
                 }
                 // What was appended arrives through the follower; give it a moment before deciding again.
-                lifecycleHoldUntil = now + 1000
+                lifecycleHoldUntilMonotonic = context.monotonicClock.monotonicMillis() + 1000
                 continue
             }
 
             // 3. Heartbeat when nothing was written for the interval.
-            now = context.clock.nowMillis()
-            if now - lastWriteMillis >= heartbeatMillis {
+            if context.monotonicClock.monotonicMillis() - lastWriteMonotonicMillis >= heartbeatMillis {
                 buffer.append(contentsOf: SSEFrame.heartbeat)
                 try flush(writer)
             }
 
-            // 4. Sleep until something happens or the next deadline.
-            var deadline = lastWriteMillis + heartbeatMillis
+            // 4. Sleep until something happens or the next deadline (the sleeper takes wall-clock deadlines).
+            now = context.clock.nowMillis()
+            var deadline = now + (lastWriteMonotonicMillis + heartbeatMillis - context.monotonicClock.monotonicMillis())
             if let lifecycleDeadline { deadline = min(deadline, lifecycleDeadline) }
             if !wake.isRaised {
                 context.sleeper.sleep(untilMillis: deadline, orUntil: wake)
@@ -198,7 +207,7 @@ final class EventStream: @unchecked Sendable {
         if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
         let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
         guard line.seq > resumeAfter else { return terminal }
-        SSEFrame.appendEvent(seq: line.seq, type: line.type, data: line.data, to: &buffer)
+        SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
         return terminal
     }
 
@@ -207,6 +216,6 @@ final class EventStream: @unchecked Sendable {
         try writer.write(buffer)
         try writer.flush()
         buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * configuration.replayChunkBytes)
-        lastWriteMillis = context.clock.nowMillis()
+        lastWriteMonotonicMillis = context.monotonicClock.monotonicMillis()
     }
 }

@@ -11,22 +11,28 @@ public enum SSEFrame {
     /// `: heartbeat\n\n` — a comment: keeps proxies from closing an idle connection, and detects a dead client.
     public static let heartbeat: [UInt8] = Array(": heartbeat\n\n".utf8)
 
-    /// `id: <seq>\nevent: <type>\ndata: <data>\n\n`. `data` is the stored compact JSON, which never contains a
-    /// raw newline, so one `data:` line always suffices.
+    /// `id: <seq>.<incarnation>\nevent: <type>\ndata: <data>\n\n` (the id: `EventID`). `data` is the stored
+    /// compact JSON, which never contains a raw newline, so one `data:` line always suffices.
     public static func appendEvent(
-        seq: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, to out: inout [UInt8]
+        seq: Int64, incarnation: [UInt8], type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, to out: inout [UInt8]
     ) {
-        let count = eventByteCount(seq: seq, type: type, data: data)
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: count))
-        out.withUnsafeMutableBytes { raw in _ = writeEvent(seq: seq, type: type, data: data, to: raw.baseAddress! + start) }
+        incarnation.withUnsafeBytes { incarnation in
+            let count = eventByteCount(seq: seq, incarnation: incarnation, type: type, data: data)
+            let start = out.count
+            out.append(contentsOf: repeatElement(0, count: count))
+            out.withUnsafeMutableBytes { raw in
+                _ = writeEvent(seq: seq, incarnation: incarnation, type: type, data: data, to: raw.baseAddress! + start)
+            }
+        }
     }
 
     /// The size of the frame `appendEvent` / `writeEvent` produce for this event.
     @inlinable
-    public static func eventByteCount(seq: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) -> Int {
-        // "id: " + digits + "\nevent: " + type + "\ndata: " + data + "\n\n"
-        4 + DecimalText.count(seq) + 8 + type.count + 7 + data.count + 2
+    public static func eventByteCount(
+        seq: Int64, incarnation: UnsafeRawBufferPointer, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer
+    ) -> Int {
+        // "id: " + digits + "." + incarnation + "\nevent: " + type + "\ndata: " + data + "\n\n"
+        4 + DecimalText.count(seq) + 1 + incarnation.count + 8 + type.count + 7 + data.count + 2
     }
 
     /// Writes the frame `appendEvent` appends, to `destination`, which must have room for `eventByteCount`
@@ -35,7 +41,8 @@ public enum SSEFrame {
     /// cannot differ by a byte.
     @inlinable
     public static func writeEvent(
-        seq: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer
+        seq: Int64, incarnation: UnsafeRawBufferPointer, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer,
+        to destination: UnsafeMutableRawPointer
     ) -> Int {
         var cursor = destination
         @inline(__always) func put(_ bytes: UnsafeRawBufferPointer) {
@@ -48,6 +55,8 @@ public enum SSEFrame {
         }
         put("id: ")
         cursor += DecimalText.write(seq, to: cursor)
+        put(".")
+        put(incarnation)
         put("\nevent: ")
         put(type)
         put("\ndata: ")

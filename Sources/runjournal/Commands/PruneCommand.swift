@@ -6,8 +6,9 @@ import Glibc
 #endif
 
 /// `runjournal prune --older-than DURATION [--status terminal|all] [--dry-run]`: retention by the age of a
-/// run's last event. Deleting is `unlink`: a stream or `tail -f` of a pruned run sees its journal gone and
-/// ends; appenders holding it open notice the zero link count and report the run as not found.
+/// run's last event. Deleting is `unlink` under the journal's `flock`, after re-reading it: a stream or
+/// `tail -f` of a pruned run sees its journal gone and ends; appenders holding it open notice the zero link
+/// count and report the run as not found.
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
@@ -96,27 +97,21 @@ struct PruneCommand: ParsableCommand {
         case failed(String)
     }
 
-    /// Unlinks one journal. With `--status all` a live run may have moved on since the scan, so its age is
-    /// checked again just before.
+    /// Unlinks one journal, deciding again on its current state under the appenders' lock
+    /// (`JournalStore.deleteIf`): an event appended since the scan keeps the run, and no append can be
+    /// acknowledged into the file once it is unlinked.
     private func delete(_ run: RunSummary, store: JournalStore, age: Int64, now: Int64) -> Outcome {
-        let path = store.path(of: run.id)
-        if !run.status.isTerminal {
-            do {
-                let fresh = try store.summary(of: run.id)
-                if now - fresh.updatedAtMillis < age || fresh.lastSeq != run.lastSeq {
-                    return .skipped("\(run.id): skipped, it has new events since the scan")
-                }
-            } catch JournalError.runNotFound {
-                return .skipped("\(run.id): already gone")
-            } catch {
-                return .failed("\(run.id): cannot re-read it before deleting: \(error)")
+        do {
+            let outcome = try store.deleteIf(run.id) { fresh in
+                fresh.lastSeq == run.lastSeq && now - fresh.updatedAtMillis >= age
             }
+            switch outcome {
+            case .deleted: return .deleted
+            case .kept: return .skipped("\(run.id): skipped, it has new events since the scan")
+            case .notFound: return .skipped("\(run.id): already gone")
+            }
+        } catch {
+            return .failed("cannot delete \(store.path(of: run.id)): \(error)")
         }
-        guard unlink(path) == 0 else {
-            if errno == ENOENT { return .skipped("\(run.id): already gone") }
-            return .failed("cannot delete \(path): \(String(cString: strerror(errno)))")
-        }
-        store.forget(run.id)
-        return .deleted
     }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import RunJournal
 import RunsAPI
 
-/// `runjournal replay (RUN | PATH.jsonl) [--after SEQ] [--format sse|jsonl|text] [--pace max|realtime|xN]`:
+/// `runjournal replay (RUN | PATH.jsonl) [--after SEQ|EVENT-ID] [--format sse|jsonl|text] [--pace max|realtime|xN]`:
 /// a run's stream offline, from its journal file alone — no server, any directory, a copied file will do.
 ///
 /// `--format sse` (the default) prints exactly the bytes `GET /v1/runs/:id/events` sends for the same resume
@@ -24,14 +24,19 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var journal: JournalOptions
     @Argument(help: ArgumentHelp("A run id, or the path of a journal file.", valueName: "run|path.jsonl")) var target: String
-    @Option(help: ArgumentHelp("Only events with seq > SEQ (the resume point, like Last-Event-ID).", valueName: "seq"))
-    var after: Int64 = 0
+    @Option(
+        help: ArgumentHelp(
+            "Only events after this one: SEQ, or an event id SEQ.INCARNATION as the stream sends it (the resume point, like Last-Event-ID).",
+            valueName: "event-id"))
+    var after: String = "0"
     @Option(help: ArgumentHelp("sse | jsonl | text", valueName: "format")) var format: EventFormat = .sse
     @Option(help: ArgumentHelp("max | realtime | xN (N times faster)", valueName: "pace")) var pace: String = "max"
     @Option(name: .customLong("retry-ms"), help: "The retry: hint of --format sse, in milliseconds.") var retryMs: Int = 1000
 
     func validate() throws {
-        guard after >= 0 else { throw ValidationError("--after must be >= 0") }
+        guard EventID.parse(Substring(after)) != nil else {
+            throw ValidationError("--after must be a seq >= 0 or an event id SEQ.INCARNATION (got \(after))")
+        }
         guard retryMs >= 0 else { throw ValidationError("--retry-ms must be >= 0") }
         guard ReplayPace(parsing: pace) != nil else {
             throw ValidationError("--pace must be max, realtime or xN with N > 0 (got \(pace))")
@@ -41,17 +46,20 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         let file = try openTarget()
         let tail = try JournalTail.read(file)
+        let incarnation = try file.incarnation()
+        // As the server does: an event id of another incarnation of the run replays this one from the start.
+        let after = EventID.parse(Substring(self.after))!.seq(in: incarnation)
         // The server answers 204 (no body at all) when a client resumes at or after the terminal event.
         if format == .sse, tail.lastKind == .terminal, after >= tail.lastSeq { return }
         var renderer = EventRenderer(format: format, terminal: Terminal.forStandardOutput())
         renderer.seqDigits = EventRenderer.digits(tail.lastSeq)
+        renderer.incarnation = incarnation
         var pacer = ReplayPacer(pace: ReplayPace(parsing: pace)!, clock: MonotonicPacingClock())
         let paced = pacer.pace != .max
         var output = OutputBuffer()
         try output.append(renderer.header(retryMillis: retryMs))
         // Like the server's replay: what the file holds when we start (lines appended later are live, not replay).
         let limit = try file.size()
-        let after = self.after
         try file.forEachLine(from: try file.offset(afterSeq: after)) { line in
             guard line.endOffset <= limit else { return false }
             guard line.seq > after else { return true }

@@ -77,6 +77,14 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "runjournal.serve")
         let policy = try fsync.policy()
         let store = try journal.openStore(fsync: policy, logLevel: .info)
+        do {
+            let removed = try store.removeAbandonedCreateFiles()
+            if !removed.isEmpty {
+                logger.notice("removed temporary files abandoned by crashed creates", metadata: ["files": "\(removed)"])
+            }
+        } catch {
+            logger.warning("cannot clean up abandoned temporary files", metadata: ["error": "\(error)"])
+        }
         let clock = SystemClock()
         let tailerMode: TailerMode = tailer == "poll" ? .poll(interval: .milliseconds(pollIntervalMs)) : .inotify
         let journalTailer = JournalTailer(mode: tailerMode, pollInterval: .milliseconds(pollIntervalMs), logger: logger)
@@ -110,7 +118,11 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw CLIFailure("\(error)")
         }
-        LifecycleSweeper(context: context, intervalSeconds: sweepInterval).start()
+        do {
+            try LifecycleSweeper(context: context, intervalSeconds: sweepInterval).start()
+        } catch {
+            throw CLIFailure("\(error)")
+        }
         logger.info(
             "serving runs API",
             metadata: [

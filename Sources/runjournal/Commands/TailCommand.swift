@@ -51,11 +51,12 @@ struct TailCommand: ParsableCommand {
         let id = try JournalOptions.runID(runName!)
         // Signals are blocked before the tailer can start a thread (threads inherit the mask).
         let wake = WakeFlag()
-        let interrupts = follow ? Interrupts.start(wake: wake) : nil
+        let interrupts = follow ? try Interrupts.start(wake: wake) : nil
 
         let journalFile = try store.openReader(id)
         var renderer = EventRenderer(format: format, terminal: terminal)
         if format == .text { renderer.seqDigits = EventRenderer.digits(try JournalTail.read(journalFile).lastSeq) }
+        if format == .sse { renderer.incarnation = try journalFile.incarnation() }
         var output = OutputBuffer()
         try output.append(renderer.header(retryMillis: retryMs))
 

@@ -10,15 +10,16 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check journals against the format (all runs when none is named).",
         discussion: """
-            --repair cuts an uncommitted tail (a torn line, an incomplete batch) and rewrites a failed journal \
-            (one whose write or sync failed) into a new synced file, which makes it appendable again; it never \
-            changes a good line. Exit 1 when problems remain.
+            --repair cuts an uncommitted tail (a torn line, an incomplete batch), rewrites a failed journal \
+            (one whose write or sync failed) into a new synced file, which makes it appendable again, and removes \
+            the .create-*.tmp files crashed creates left behind (those untouched for 60 s: a create in progress \
+            keeps its own). It never changes a good line. Exit 1 when problems remain.
             """
     )
 
     @OptionGroup var journal: JournalOptions
     @Argument(help: "Run ids (default: every run in the directory).") var runs: [String] = []
-    @Flag(help: "Truncate torn tails (the only repair there is).") var repair = false
+    @Flag(help: "Truncate torn tails and remove temporary files of crashed creates.") var repair = false
 
     func run() throws {
         let store = try journal.openStore()
@@ -27,6 +28,11 @@ struct VerifyCommand: ParsableCommand {
             ids = try RunCatalog(directory: store.directory).runIDs()
         } else {
             ids = try runs.map(JournalOptions.runID)
+        }
+        if repair {
+            for name in try store.removeAbandonedCreateFiles() {
+                print("removed \(name): a temporary file left by a crashed create")
+            }
         }
         let progress = ProgressLine(total: ids.count, label: "verifying")
         var failures = 0

@@ -57,7 +57,7 @@ final class DirectoryFollower {
     }
 
     func run() throws {
-        let interrupts = Interrupts.start(wake: inbox.wake)
+        let interrupts = try Interrupts.start(wake: inbox.wake)
         let tailer = JournalTailer(mode: .inotify, logger: Logger(label: "runjournal.tail"))
         self.tailer = tailer
         let watch: DirectoryWatch

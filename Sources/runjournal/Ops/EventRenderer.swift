@@ -41,6 +41,8 @@ struct EventRenderer {
     var prefix: [UInt8] = []
     /// Digits the text format pads `#seq` to, so columns line up (the journal's last seq when it was opened).
     var seqDigits: Int = 1
+    /// The run's incarnation in sse ids (`EventID`), from its `run.created`: set by whoever renders sse.
+    var incarnation: [UInt8] = []
 
     init(format: EventFormat, terminal: Terminal) {
         self.format = format
@@ -60,8 +62,10 @@ struct EventRenderer {
         switch format {
         case .sse:
             let type = line.type, data = line.data
-            try out.withSpace(SSEFrame.eventByteCount(seq: line.seq, type: type, data: data)) { destination in
-                SSEFrame.writeEvent(seq: line.seq, type: type, data: data, to: destination)
+            try incarnation.withUnsafeBytes { incarnation in
+                try out.withSpace(SSEFrame.eventByteCount(seq: line.seq, incarnation: incarnation, type: type, data: data)) { destination in
+                    SSEFrame.writeEvent(seq: line.seq, incarnation: incarnation, type: type, data: data, to: destination)
+                }
             }
         case .jsonl:
             if !prefix.isEmpty { try appendPrefix(into: &out) }

@@ -41,7 +41,7 @@ final class Interrupts: Sendable {
         return value == 0 ? nil : value
     }
 
-    static func start(wake: WakeFlag) -> Interrupts {
+    static func start(wake: WakeFlag) throws -> Interrupts {
         let interrupts = Interrupts()
         var set = sigset_t()
         sigemptyset(&set)
@@ -49,7 +49,7 @@ final class Interrupts: Sendable {
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let blocked = set
-        startDetachedThread(stackSize: 64 * 1024) {
+        try startDetachedThread(name: "rj-interrupts", stackSize: 64 * 1024) {
             var mask = blocked
             var number: Int32 = 0
             while sigwait(&mask, &number) != 0 {}

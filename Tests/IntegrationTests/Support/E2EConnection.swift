@@ -253,7 +253,11 @@ final class E2EConnection: @unchecked Sendable {
 
 /// One Server-Sent Events frame as the client saw it.
 struct SSEFrameRecord: Equatable, CustomStringConvertible {
+    /// The seq of `id: <seq>.<incarnation>`.
     var id: Int64?
+    /// The incarnation of `id: <seq>.<incarnation>`; not part of `==`, so a test can compare a frame with
+    /// `SSEFrameRecord(id:event:data:)` (the exact id bytes are pinned by the tests that compare raw text).
+    var incarnation: String?
     var event: String?
     var data: String?
     var retry: Int?
@@ -270,7 +274,9 @@ struct SSEFrameRecord: Equatable, CustomStringConvertible {
                 if line.hasPrefix(":") {
                     frame.comment = line.dropFirst().trimmingCharacters(in: .whitespaces)
                 } else if line.hasPrefix("id: ") {
-                    frame.id = Int64(line.dropFirst(4))
+                    let id = line.dropFirst(4).split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                    frame.id = Int64(id[0])
+                    frame.incarnation = id.count == 2 ? String(id[1]) : nil
                 } else if line.hasPrefix("event: ") {
                     frame.event = String(line.dropFirst(7))
                 } else if line.hasPrefix("data: ") {
@@ -283,6 +289,13 @@ struct SSEFrameRecord: Equatable, CustomStringConvertible {
         }
         return frames
     }
+
+    static func == (lhs: SSEFrameRecord, rhs: SSEFrameRecord) -> Bool {
+        (lhs.id, lhs.event, lhs.data, lhs.retry, lhs.comment) == (rhs.id, rhs.event, rhs.data, rhs.retry, rhs.comment)
+    }
+
+    /// The `Last-Event-ID` a client sends back after this frame.
+    var lastEventID: String? { id.map { "\($0)" + (incarnation.map { ".\($0)" } ?? "") } }
 
     var description: String {
         if let comment { return ": \(comment)" }

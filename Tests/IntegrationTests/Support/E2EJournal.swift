@@ -1,4 +1,5 @@
 import Foundation
+import RunJournal
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -32,8 +33,17 @@ struct E2EJournalLine: Equatable {
         return E2EJournalLine(seq: seq, type: type, data: data, line: line)
     }
 
-    /// The SSE frame the stream sends for this line, byte for byte.
-    var frame: String { "id: \(seq)\nevent: \(type)\ndata: \(data)\n\n" }
+    /// The SSE frame the stream sends for this line of a run of that incarnation, byte for byte.
+    func frame(incarnation: String) -> String { "id: \(seq).\(incarnation)\nevent: \(type)\ndata: \(data)\n\n" }
+
+    /// The run's incarnation as event ids carry it: the ts of its `run.created` in milliseconds, lowercase
+    /// base 36 (written out here independently of the server's code, as a client would).
+    static func incarnation(_ directory: String, _ run: String) -> String {
+        guard let first = read(directory, run).first, let tsRange = first.line.range(of: #""ts":""#) else { return "?" }
+        let ts = first.line[tsRange.upperBound...].prefix { $0 != "\"" }
+        guard let millis = Timestamp.parse(Array(ts.utf8)) else { return "?" }
+        return String(millis, radix: 36)
+    }
 
     /// `data` parsed as a JSON object.
     var dataObject: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] }

@@ -1,13 +1,14 @@
 /// One Server-Sent Events frame as a client would see it, with the virtual time of the write that completed it.
 ///
 /// The parser is deliberately strict, following the stream's byte-exact contract rather than the lenient
-/// browser algorithm: a frame ends with a blank line, an event frame is exactly `id`, `event`, `data` in that
+/// browser algorithm: a frame ends with a blank line, an event frame is exactly `id` (`<seq>.<incarnation>`), `event`, `data` in that
 /// order, and anything else becomes `.malformed` so a test sees it.
 struct SSEFrameRecord: Equatable, CustomStringConvertible {
     enum Kind: Equatable {
         case retry(Int)
         case comment(String)
-        case event(id: Int64, type: String, data: [UInt8])
+        /// `id` is the seq and `incarnation` the part after the '.' of the frame's `id: <seq>.<incarnation>`.
+        case event(id: Int64, incarnation: String, type: String, data: [UInt8])
         /// Bytes that are not a frame of the contract (or a trailing frame without its blank line).
         case malformed([UInt8])
     }
@@ -18,17 +19,22 @@ struct SSEFrameRecord: Equatable, CustomStringConvertible {
     var raw: [UInt8]
 
     var eventID: Int64? {
-        if case .event(let id, _, _) = kind { return id }
+        if case .event(let id, _, _, _) = kind { return id }
         return nil
     }
 
     var eventType: String? {
-        if case .event(_, let type, _) = kind { return type }
+        if case .event(_, _, let type, _) = kind { return type }
         return nil
     }
 
     var dataText: String? {
-        if case .event(_, _, let data) = kind { return String(decoding: data, as: UTF8.self) }
+        if case .event(_, _, _, let data) = kind { return String(decoding: data, as: UTF8.self) }
+        return nil
+    }
+
+    var incarnation: String? {
+        if case .event(_, let incarnation, _, _) = kind { return incarnation }
         return nil
     }
 
@@ -72,11 +78,15 @@ struct SSEFrameRecord: Equatable, CustomStringConvertible {
             }
         }
         if lines.count == 3,
-            let id = value(lines[0], after: "id: ").flatMap({ Int64(String(decoding: $0, as: UTF8.self)) }),
+            let idText = value(lines[0], after: "id: "),
+            let dot = idText.firstIndex(of: UInt8(ascii: ".")),
+            let id = Int64(String(decoding: idText[..<dot], as: UTF8.self)),
+            case let incarnation = String(decoding: idText[(dot + 1)...], as: UTF8.self),
+            !incarnation.isEmpty, incarnation.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }),
             let type = value(lines[1], after: "event: "),
             let data = value(lines[2], after: "data: ")
         {
-            return .event(id: id, type: String(decoding: type, as: UTF8.self), data: data)
+            return .event(id: id, incarnation: incarnation, type: String(decoding: type, as: UTF8.self), data: data)
         }
         return .malformed(body)
     }

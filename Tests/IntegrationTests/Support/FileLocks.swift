@@ -1,0 +1,16 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether someone is blocked waiting for a `flock` on `path`'s inode, as the kernel reports it in
+/// `/proc/locks` (a waiter's line has `->` before its lock type). How a test knows, without sleeping, that
+/// the code under test has reached the lock the test holds.
+func someoneWaitsForFlock(on path: String) -> Bool {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return false }
+    let inode = ":\(info.st_ino) "
+    let locks = (try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? ""
+    return locks.split(separator: "\n").contains { $0.contains("-> FLOCK") && $0.contains(inode) }
+}
