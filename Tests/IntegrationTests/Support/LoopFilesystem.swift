@@ -15,9 +15,14 @@ import Glibc
 ///   writable — a disk whose writes fail. The image is made dense after mkfs and then trimmed, so ext4's
 ///   journal and metadata blocks already own their tmpfs pages and only new data blocks can fail: the
 ///   filesystem's own journal keeps working, like a disk with bad sectors rather than a dead one.
-///   The layout is ext4 without extents (indirect blocks): with extents, this kernel's conversion of
-///   unwritten extents after a failed writeback zeroes the block holding the tail of data that an earlier
-///   `fdatasync` had already made durable, which no store could guard against.
+///   The loop device sends one page per request (`limitRequestsToOnePage`): the loop driver reports a
+///   partly written request as written, so a larger request meeting the full tmpfs would make `fdatasync`
+///   succeed for blocks that never reached the image.
+///
+/// The layout is ext4 without extents (indirect blocks), on which `fallocate` is unsupported: the store's
+/// space reservation does nothing and a full disk is met by `write(2)` itself. (Extents are not what lost
+/// acknowledged data after a failed writeback; that was the loop driver's partial write above, with
+/// either layout.)
 ///
 /// Everything lives under `/tmp/rj-diskfault-<pid>-XXXXXX`; `removeLeftovers()` cleans what a crashed
 /// earlier run (whose pid is gone) left behind, and `destroy()` (idempotent, also run by deinit) unmounts
@@ -41,6 +46,8 @@ final class LoopFilesystem: @unchecked Sendable {
     private let tmpfsPoint: String?
     private struct State {
         var loopDevice: String?
+        /// The loop device's request size limit before `limitRequestsToOnePage` (it outlives `losetup -d`).
+        var originalRequestLimit: String?
         var ext4Mounted = false
         var tmpfsMounted = false
         var destroyed = false
@@ -96,11 +103,44 @@ final class LoopFilesystem: @unchecked Sendable {
         let device = try SystemCommand.run("losetup", ["-f", "--show", imagePath]).trimmingCharacters(in: .whitespacesAndNewlines)
         guard device.hasPrefix("/dev/loop") else { throw SystemCommand.Failure(description: "losetup printed \(device)") }
         state.withLock { $0.loopDevice = device }
+        try limitRequestsToOnePage(device)
         try mount()
         if case .tmpfs(let headroomKiB) = backing, let tmpfsPoint {
             try SystemCommand.run("fstrim", [mountPoint])
             try fill(tmpfsPoint, leavingKiB: headroomKiB, filler: tmpfsPoint + "/filler")
         }
+    }
+
+    /// Makes the loop device send its backing file at most one page per request, so that each write of the
+    /// backing file is taken whole or refused whole. `destroy()` puts the old limit back: it stays with the
+    /// loop device after it is detached.
+    ///
+    /// The loop driver completes a write request successfully when the backing file took only part of it
+    /// (`lo_complete_rq` retries short reads and fails negative results, but a short write ends with
+    /// BLK_STS_OK). On the tmpfs backing, a multi-block request that meets the tmpfs with fewer free pages
+    /// than it needs is written short: ext4 and `fdatasync` are told the blocks past the free pages are on
+    /// the disk, and after a remount they read back as zeros — acknowledged appends lost by the test disk
+    /// itself, which no store can detect. A one-page request either gets its tmpfs page or fails with
+    /// ENOSPC, which ext4 reports as a writeback error like a real failing disk.
+    private func limitRequestsToOnePage(_ device: String) throws {
+        let setting = Self.requestLimitSetting(device)
+        let pageKiB = Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
+        let original = (try? String(contentsOfFile: setting, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        state.withLock { $0.originalRequestLimit = original }
+        do {
+            try "\(pageKiB)\n".write(toFile: setting, atomically: false, encoding: .utf8)
+        } catch {
+            throw SystemCommand.Failure(description: "cannot limit \(device) to one-page requests (\(setting)): \(error)")
+        }
+        let current = (try? String(contentsOfFile: setting, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard current == "\(pageKiB)" else {
+            throw SystemCommand.Failure(description: "\(setting) is \(current ?? "unreadable") after writing \(pageKiB)")
+        }
+    }
+
+    /// The sysfs file holding the largest request (KiB) the block layer sends `device`.
+    private static func requestLimitSetting(_ device: String) -> String {
+        "/sys/block/\((device as NSString).lastPathComponent)/queue/max_sectors_kb"
     }
 
     /// Mounts the ext4 (again), as a reboot would. If the kernel refuses (errors recorded from the last
@@ -183,7 +223,12 @@ final class LoopFilesystem: @unchecked Sendable {
         }
         if current.destroyed { return }
         if current.ext4Mounted { Self.unmountForCleanup(mountPoint) }
-        if let device = current.loopDevice { _ = try? SystemCommand.run("losetup", ["-d", device]) }
+        if let device = current.loopDevice {
+            if let original = current.originalRequestLimit {
+                try? "\(original)\n".write(toFile: Self.requestLimitSetting(device), atomically: false, encoding: .utf8)
+            }
+            _ = try? SystemCommand.run("losetup", ["-d", device])
+        }
         if current.tmpfsMounted, let tmpfsPoint { Self.unmountForCleanup(tmpfsPoint) }
         if !Self.mountPoints().contains(where: { $0.hasPrefix(root + "/") }) {
             try? FileManager.default.removeItem(atPath: root)
