@@ -38,6 +38,9 @@ final class JournalFile: @unchecked Sendable {
     private var syncedSize: Int64 = 0
     /// Set once by the first failed write or sync; never cleared (a repaired journal is a new file).
     private var failure: JournalFailure?
+    /// False once the filesystem said it cannot preallocate (ext4 without extents, some network filesystems):
+    /// the reservation is then skipped, and a full disk is met by `write(2)` itself.
+    private var canReserve = true
     /// For fsync=interval: a write happened since the last sync.
     private(set) var isDirty = false
     /// The last append's line buffer, reused by the next one (only while it is small: a huge batch's buffer
@@ -219,7 +222,9 @@ final class JournalFile: @unchecked Sendable {
             let startSize = tail.size
             // Reserve the space first: a full disk is then refused before a byte is written, and the journal
             // stays good (507, appendable once there is room). Only a failing write makes it failed.
-            _ = try io.reserve(fd, offset: startSize, length: Int64(bytes.count), path: path)
+            if canReserve {
+                canReserve = try io.reserve(fd, offset: startSize, length: Int64(bytes.count), path: path)
+            }
             do {
                 try bytes.withUnsafeBytes { buffer throws in try io.writeAll(fd, buffer, path: path) }
             } catch {

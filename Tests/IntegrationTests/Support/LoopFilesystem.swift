@@ -34,6 +34,7 @@ final class LoopFilesystem: @unchecked Sendable {
     }
 
     static let prefix = "/tmp/rj-diskfault-"
+    let extents: Bool
 
     /// The tagged directory holding everything.
     let root: String
@@ -55,7 +56,10 @@ final class LoopFilesystem: @unchecked Sendable {
     private let state = Mutex(State())
 
     /// Makes an `imageMiB` ext4 image (on `backing`), attaches it to a fresh loop device and mounts it.
-    init(imageMiB: Int, backing: Backing) throws {
+    /// `extents`: build ext4 with extents (mkfs's default, what production disks have), on which `fallocate`
+    /// works and the store's space reservation meets a full disk before a byte is written.
+    init(imageMiB: Int, backing: Backing, extents: Bool = false) throws {
+        self.extents = extents
         Self.removeLeftovers()
         var template = Array("\(Self.prefix)\(getpid())-XXXXXX".utf8CString)
         guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -92,7 +96,7 @@ final class LoopFilesystem: @unchecked Sendable {
         }
         try SystemCommand.run("truncate", ["-s", "\(imageMiB)M", imagePath])
         try SystemCommand.run("mkfs.ext4", [
-            "-q", "-F", "-m", "0", "-b", "4096", "-O", "^extent,^flex_bg,^64bit",
+            "-q", "-F", "-m", "0", "-b", "4096", "-O", extents ? "^flex_bg,^64bit" : "^extent,^flex_bg,^64bit",
             "-E", "lazy_itable_init=0,lazy_journal_init=0", imagePath,
         ])
         if case .tmpfs = backing {
@@ -176,6 +180,11 @@ final class LoopFilesystem: @unchecked Sendable {
     /// Takes all but `leavingKiB` of the ext4's free space with a file of zeros.
     func fillFilesystem(leavingKiB: Int) throws {
         try fill(mountPoint, leavingKiB: leavingKiB, filler: mountPoint + "/filler")
+    }
+
+    /// Frees the space `fillFilesystem` took: the operator made room.
+    func releaseFilesystemSpace() {
+        unlink(mountPoint + "/filler")
     }
 
     /// Gives the tmpfs under the image its space back (removes its filler), so writes to the loop device
