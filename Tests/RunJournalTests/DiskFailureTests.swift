@@ -223,6 +223,7 @@ struct DiskFailureTests {
         cutFails.store(true, ordering: .relaxed)
         #expect(journalError { try store.append(uncut, [try event("one")]) } == .journalFailed(uncut, operation: "write", errno: ENOSPC))
         cutFails.store(false, ordering: .relaxed)
+        failing.withLock { $0 = nil }
 
         // EIO: the device failed; the journal fails, and stays failed.
         let broken = runID("w")
