@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import RunJournal
 import Synchronization
 
 /// Faults a test can force, the way swift-nio's syscall mocking forces an errno: inotify "unavailable"
@@ -30,7 +31,7 @@ final class TailerCore: Sendable {
     let logger: Logger
     let faults: TailerFaults
     let poller: Poller
-    private let registry = Mutex<[String: FollowedJournal]>([:])
+    private let registry = LockedValue<[String: FollowedJournal]>([:])
 
     let sharedReads = Atomic<Int>(0)
     let catchUpReads = Atomic<Int>(0)

@@ -1,5 +1,4 @@
 import RunJournal
-import Synchronization
 import Testing
 
 /// Virtual wall-clock time for the API's tests: it moves only when a test (or the `VirtualSleeper`) moves it,
@@ -9,10 +8,10 @@ final class VirtualClock: WallClock {
     /// An arbitrary but fixed start (2027-01-15T08:00:00.000Z) so timestamps in failures are readable.
     static let defaultStart: Int64 = 1_800_000_000_000
 
-    private let millis: Mutex<Int64>
+    private let millis: LockedValue<Int64>
 
     init(_ start: Int64 = VirtualClock.defaultStart) {
-        millis = Mutex(start)
+        millis = LockedValue(start)
     }
 
     func nowMillis() -> Int64 { millis.withLock { $0 } }
