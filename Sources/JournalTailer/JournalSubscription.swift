@@ -1,3 +1,4 @@
+import RunJournal
 import Synchronization
 
 /// Why a followed journal ended for a subscriber. The stream layer ends the stream (the run's file is no
@@ -42,14 +43,14 @@ public final class JournalSubscription: Sendable {
     private let core: TailerCore
     /// Dropped on cancel, so the journal's descriptor closes as soon as no subscriber and no in-flight read
     /// holds it.
-    private let journal: Mutex<FollowedJournal?>
+    private let journal: LockedValue<FollowedJournal?>
     private let finalOffset = Atomic<Int64>(-1)
 
     init(path: String, journal: FollowedJournal, id: UInt64, core: TailerCore) {
         self.path = path
         self.id = id
         self.core = core
-        self.journal = Mutex(journal)
+        self.journal = LockedValue(journal)
     }
 
     deinit {

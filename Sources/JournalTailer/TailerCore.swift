@@ -31,7 +31,7 @@ final class TailerCore: Sendable {
     let logger: Logger
     let faults: TailerFaults
     let poller: Poller
-    private let registry = Mutex<[String: FollowedJournal]>([:])
+    private let registry = LockedValue<[String: FollowedJournal]>([:])
 
     let sharedReads = Atomic<Int>(0)
     let catchUpReads = Atomic<Int>(0)

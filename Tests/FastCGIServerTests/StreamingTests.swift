@@ -1,8 +1,8 @@
 import Foundation
+import RunJournal
 import Testing
 import RunsAPI
 import FastCGIServer
-import Synchronization
 
 /// `.stream` responses (SSE) through the real web servers.
 @Suite struct StreamingTests {
@@ -47,7 +47,7 @@ import Synchronization
     @Test func noticesAClientHangUpWhileTheStreamIsIdle() async throws {
         let kind = WebServerFixture.Kind.nginx
         let hungUp = Gate()
-        let writeAfterHangUp = Mutex<String>("not attempted")
+        let writeAfterHangUp = LockedValue<String>("not attempted")
         let ended = Gate()
         try await ServerHarness.with(behind: kind, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
@@ -86,7 +86,7 @@ import Synchronization
     }
 
     @Test func endsAStreamBehindLighttpdAtTheFirstWriteAfterTheClientLeft() async throws {
-        let outcome = Mutex<String>("running")
+        let outcome = LockedValue<String>("running")
         let ended = Gate()
         try await ServerHarness.with(behind: .lighttpd, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
@@ -186,7 +186,7 @@ import Synchronization
     }
 
     @Test func shutsDownStreamsThatIgnoreTheStopAfterTheGracePeriod() async throws {
-        let ended = Mutex<String>("running")
+        let ended = LockedValue<String>("running")
         try await ServerHarness.with(configure: { $0.stopGracePeriod = .milliseconds(300) }, handler: ClosureHandler { _ in
             HTTPResponse(status: 200, headers: Self.sseHeaders, body: .stream { writer in
                 // Never observes hang-ups; writes a heartbeat now and then, as a careless stream would.

@@ -367,7 +367,11 @@ struct CLIStoreTests {
 
     @Test(
         "a write cut short by the file size limit leaves no partial line behind",
-        .enabled(if: access("/usr/bin/prlimit", X_OK) == 0, "needs prlimit (util-linux)"))
+        .enabled(if: access("/usr/bin/prlimit", X_OK) == 0, "needs prlimit (util-linux)"),
+        // A ThreadSanitizer binary cannot start under a file size limit of a few hundred bytes: the
+        // sanitizer's runtime dies of SIGBUS before main (even for --help), so there is no write to cut
+        // short. AddressSanitizer binaries run it.
+        .disabled(if: SanitizerRun.name == "thread", "a ThreadSanitizer runjournal cannot start under RLIMIT_FSIZE"))
     func shortWriteIsUndone() throws {
         try makeRun()
         try cli(["append", "r1", "run.started"])

@@ -58,7 +58,13 @@ struct StreamResourceTests {
         let bytes = (after["rchar"] ?? 0) - (before["rchar"] ?? 0)
         #expect(reads < 50, "\(reads) read syscalls in 10 s with 100 idle streams")
         #expect(bytes < 16 * 1024, "\(bytes) bytes read in 10 s with 100 idle streams")
-        #expect(wakeups < 20, "the responder's threads woke \(wakeups) times in 10 s with 100 idle streams")
+        if SanitizerRun.name == "thread" {
+            // ThreadSanitizer's runtime runs a housekeeping thread in every process that wakes about ten times
+            // a second; it would be counted here as a poller. The read bounds above still hold under it.
+            SanitizerRun.note("idle streams", skipped: "wake-ups not checked (\(wakeups) in 10 s, the sanitizer's own thread included)")
+        } else {
+            #expect(wakeups < 20, "the responder's threads woke \(wakeups) times in 10 s with 100 idle streams")
+        }
 
         // Still live, and still pushed to: one append reaches every stream.
         for stream in streams { stream.pump() }

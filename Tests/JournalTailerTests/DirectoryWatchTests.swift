@@ -1,12 +1,12 @@
 import Foundation
-import Synchronization
+import RunJournal
 import Testing
 @testable import JournalTailer
 
 @Suite("Watching a directory for new journals")
 struct DirectoryWatchTests {
     final class Changes: Sendable {
-        let seen = Mutex<[DirectoryChange]>([])
+        let seen = LockedValue<[DirectoryChange]>([])
         func contains(_ change: DirectoryChange) -> Bool { seen.withLock { $0.contains(change) } }
     }
 

@@ -58,7 +58,7 @@ struct DeleteTests {
         defer { close(appender) }
         #expect(flock(appender, LOCK_EX) == 0)
 
-        let outcome = Mutex<JournalStore.DeleteOutcome?>(nil)
+        let outcome = LockedValue<JournalStore.DeleteOutcome?>(nil)
         let finished = DispatchSemaphore(value: 0)
         Thread {
             let result = try? store.deleteIf(id) { $0.lastSeq == scanned.lastSeq }
@@ -95,7 +95,7 @@ struct DeleteTests {
         let other = try makeStore(directory)
         _ = try other.summary(of: id)
 
-        let appendResult = Mutex<JournalError?>(nil)
+        let appendResult = LockedValue<JournalError?>(nil)
         let appended = DispatchSemaphore(value: 0)
         let outcome = try store.deleteIf(id) { _ in
             // Under the delete's lock: an appender arrives and has to wait.

@@ -41,8 +41,8 @@ struct DiskFailureTests {
         let store = try store(directory, faults: faults)
         let id = runID("g")
         try store.create(id: id)
-        let acknowledged = Mutex<[ClosedRange<Int64>]>([])
-        let refused = Mutex<[JournalError]>([])
+        let acknowledged = LockedValue<[ClosedRange<Int64>]>([])
+        let refused = LockedValue<[JournalError]>([])
         runOnThreads(8) { index in
             do {
                 let seqs = try store.append(id, [try event("step", #"{"i":\#(index)}"#)])
@@ -138,7 +138,7 @@ struct DiskFailureTests {
     @Test("a short write in the middle of a batch: a reader following the journal never sees part of it, and no seq it saw is reused")
     func shortWriteMidBatch() throws {
         let directory = try TemporaryDirectory()
-        let mode = Mutex<StoreFaults.Fault?>(nil)
+        let mode = LockedValue<StoreFaults.Fault?>(nil)
         let store = try store(directory, fsync: .never, faults: StoreFaults { operation, path in
             guard path.hasSuffix("s.jsonl") else { return nil }
             switch operation {
@@ -199,7 +199,7 @@ struct DiskFailureTests {
     @Test("a write that fails with EIO fails the journal; a refused write (ENOSPC) cleaned up leaves it appendable")
     func failedWrite() throws {
         let directory = try TemporaryDirectory()
-        let failing = Mutex<StoreFaults.Fault?>(nil)
+        let failing = LockedValue<StoreFaults.Fault?>(nil)
         let cutFails = Atomic<Bool>(false)
         let store = try store(directory, faults: StoreFaults { operation, _ in
             switch operation {

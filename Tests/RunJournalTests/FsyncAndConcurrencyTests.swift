@@ -46,8 +46,8 @@ struct FsyncAndConcurrencyTests {
         try store.create(id: id)
         let threads = 8
         let perThread = 60
-        let assigned = Mutex<[Int64]>([])
-        let failures = Mutex<[String]>([])
+        let assigned = LockedValue<[Int64]>([])
+        let failures = LockedValue<[String]>([])
         runOnThreads(threads) { thread in
             for index in 0..<perThread {
                 do {
@@ -83,7 +83,7 @@ struct FsyncAndConcurrencyTests {
         let id = runID("m")
         try makeStore(directory).create(id: id)
         let stores = try (0..<4).map { _ in try makeStore(directory) }
-        let failures = Mutex<[String]>([])
+        let failures = LockedValue<[String]>([])
         runOnThreads(4) { thread in
             for index in 0..<250 {
                 do {
@@ -106,7 +106,7 @@ struct FsyncAndConcurrencyTests {
         let store = try JournalStore(directory: directory.path, fsyncPolicy: .interval(milliseconds: 2), maxOpenFiles: 3)
         let ids = (0..<6).map { runID("r\($0)") }
         for id in ids { try store.create(id: id) }
-        let failures = Mutex<[String]>([])
+        let failures = LockedValue<[String]>([])
         runOnThreads(6) { thread in
             for index in 0..<100 {
                 do {
@@ -133,7 +133,7 @@ struct FsyncAndConcurrencyTests {
         let id = runID("once")
         try store.create(id: id)
         try store.append(id, [try event("run.waiting")])
-        let appended = Mutex(0)
+        let appended = LockedValue(0)
         runOnThreads(8) { _ in
             for _ in 0..<20 {
                 // "Fail the run if it is still waiting": only one thread may ever see that true.

@@ -56,7 +56,7 @@ struct IdempotencyTests {
         let store = try makeStore(directory, fsync: .always)
         let id = runID("c")
         try store.create(id: id)
-        let results = Mutex<[JournalStore.AppendResult]>([])
+        let results = LockedValue<[JournalStore.AppendResult]>([])
         runOnThreads(8) { _ in
             let result = try! store.append(id, [try! event("once")], conditions: AppendConditions(idempotency: try! IdempotencyRecord(key: "same", body: Array("x".utf8))))
             results.withLock { $0.append(result) }

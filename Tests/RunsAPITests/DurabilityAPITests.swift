@@ -32,7 +32,7 @@ struct DurabilityAPITests {
 
     @Test("a failed sync answers 503 journal_failed (507 for ENOSPC), a write failing with EIO 503, and later appends the same")
     func failedJournalStatuses() throws {
-        let failing = Mutex<(StoreFaults.Operation, Int32)?>(nil)
+        let failing = LockedValue<(StoreFaults.Operation, Int32)?>(nil)
         let (service, _, _) = try service(faults: StoreFaults { operation, path in
             guard path.hasSuffix(".jsonl"), let (which, code) = failing.withLock({ $0 }), which == operation else { return nil }
             return .fail(errno: code)

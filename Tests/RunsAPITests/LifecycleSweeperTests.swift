@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import RunJournal
 import Testing
 
@@ -187,7 +186,7 @@ struct LifecycleSweeperTests {
 /// after the code under test looked at the list and before it decides".
 final class HookedClock: WallClock, MonotonicClock {
     private let base: any WallClock
-    private let pending = Mutex<[@Sendable () -> Void]>([])
+    private let pending = LockedValue<[@Sendable () -> Void]>([])
 
     init(_ base: any WallClock) { self.base = base }
 
@@ -209,8 +208,8 @@ final class HookedClock: WallClock, MonotonicClock {
 
 /// A value shared between threads in a test.
 final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
+    private let mutex: LockedValue<Value>
+    init(_ value: Value) { mutex = LockedValue(value) }
     func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
     var value: Value { mutex.withLock { $0 } }
 }

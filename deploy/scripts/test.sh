@@ -2,8 +2,10 @@
 # Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq, e2fsprogs), builds, and runs the
 # whole suite — unit tests and the integration tests through real nginx and lighttpd on loopback.
 #
-#   deploy/scripts/test.sh                 every test target, one after another
-#   deploy/scripts/test.sh --filter NAME   passed on to `swift test` (one run)
+#   deploy/scripts/test.sh                 every test target, one after another, then the
+#                                          ThreadSanitizer subset below
+#   deploy/scripts/test.sh --filter NAME   passed on to `swift test` (one run, no sanitizer)
+#   RUNJOURNAL_SKIP_SANITIZER=1 deploy/scripts/test.sh   every target, without the sanitizer subset
 #
 # Each test target runs in its own `swift test` process: several targets measure process-wide things
 # (thread counts, descriptors, inotify instances, read syscalls) and run servers whose blocking waits would
@@ -27,6 +29,15 @@ for target in "${targets[@]}"; do
     [[ $target == FastCGIServerTests ]] && extra=(--no-parallel)
     swift test --skip-build --filter "^${target}\." "${extra[@]}" || failed+=("$target")
 done
+# ThreadSanitizer over the targets whose code the compiler cannot check for data races: the store's and
+# the FastCGI server's state behind pthread locks (nonisolated(unsafe)), the tailer's shared followers.
+# It builds separately, into .build-tsan (what that costs: docs/sanitizers.md). The whole suite under
+# either sanitizer is deploy/scripts/sanitize.sh thread|address.
+if [[ ${RUNJOURNAL_SKIP_SANITIZER:-0} != 1 ]]; then
+    echo "=== ThreadSanitizer: RunJournalTests JournalTailerTests FastCGIServerTests"
+    deploy/scripts/sanitize.sh thread --targets RunJournalTests JournalTailerTests FastCGIServerTests \
+        || failed+=("ThreadSanitizer")
+fi
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "test.sh: failed: ${failed[*]}" >&2
     exit 1

@@ -2,7 +2,7 @@ import CFastCGI
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import RunJournal
 
 /// The thin wrapper over libfcgi: the only code in the package that calls `FCGX_*`. One value is one
 /// `FCGX_Request`: a slot that holds at most one connection and, on it, at most one request at a time. It
@@ -17,7 +17,7 @@ final class FastCGIConnection: @unchecked Sendable {
     /// A request was accepted and `finishRequest` has not been called yet.
     private var hasRequest = false
 
-    private static let initialized = Mutex<Int32?>(nil)
+    private static let initialized = LockedValue<Int32?>(nil)
 
     /// `FCGX_Init` once per process. SIGPIPE is ignored first: libfcgi installs its own no-op handler
     /// only when the disposition is still the default, and either way a write to a closed connection

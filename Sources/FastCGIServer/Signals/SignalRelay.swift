@@ -2,7 +2,7 @@ import CFastCGI
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import RunJournal
 
 /// Turns SIGTERM and SIGINT into ordinary calls on a Swift thread. A signal handler may only do
 /// async-signal-safe work, so the C handler (CFastCGI/shim.h) writes the signal number into a pipe and a
@@ -20,7 +20,7 @@ final class SignalRelay: Sendable {
         var nextID: UInt64 = 1
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Calls `handler` with the signal number for each SIGTERM/SIGINT until `unsubscribe`.
     func subscribe(_ handler: @escaping @Sendable (Int32) -> Void) throws(FastCGIServerError) -> UInt64 {

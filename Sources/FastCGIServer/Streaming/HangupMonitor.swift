@@ -2,8 +2,8 @@ import CFastCGI
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 import Logging
+import RunJournal
 import RunsAPI
 
 /// Notices, within milliseconds, that the web server closed the connection of an idle stream. An idle SSE
@@ -17,7 +17,7 @@ final class HangupMonitor: Sendable {
     /// Wakes the epoll thread for work that is not a socket event (stop, late registrations, shutdown).
     private let wakeFD: Int32
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     private struct Registration {
         let fd: Int32

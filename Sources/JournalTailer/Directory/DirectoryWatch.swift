@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
+import RunJournal
 
 /// What a directory watch reports. Names are entry names inside the directory (no path), unfiltered: a
 /// journal created as a temporary file and renamed into place shows up as its final name appearing (and the
@@ -55,7 +55,7 @@ final class DirectoryWatcher: Sendable, InotifyTarget, PollTarget {
     private let identity: FileStatus
     private let onChange: @Sendable (DirectoryChange) -> Void
     private let core: TailerCore
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     init(path: String, identity: FileStatus, core: TailerCore, onChange: @escaping @Sendable (DirectoryChange) -> Void) {
         self.path = path

@@ -61,8 +61,8 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
     let fd: Int32
     let identity: FileStatus
     private let core: TailerCore
-    private let refreshLock = Mutex(())
-    private let state: Mutex<State>
+    private let refreshLock = LockedValue(())
+    private let state: LockedValue<State>
     /// `pread` calls by the shared reader (once per change, however many subscribers).
     let sharedReads = Atomic<Int>(0)
     /// `pread` calls by subscribers catching up from behind the window.
@@ -75,7 +75,7 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         self.fd = fd
         self.identity = identity
         self.core = core
-        self.state = Mutex(State(window: ByteWindow(capacity: core.windowBytes, at: offset)))
+        self.state = LockedValue(State(window: ByteWindow(capacity: core.windowBytes, at: offset)))
     }
 
     deinit {

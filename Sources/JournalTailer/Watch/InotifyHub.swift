@@ -72,12 +72,12 @@ final class InotifyHub: Sendable {
     let inotifyFD: Int32
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let logger: Logger
 
     /// How many inotify instances this process has created; the design (and a test) says exactly one.
     static let instancesCreated = Atomic<Int>(0)
-    private static let shared = Mutex<InotifyHub?>(nil)
+    private static let shared = LockedValue<InotifyHub?>(nil)
 
     /// The process's hub, created (with its thread) on first use. A failed creation is not remembered, so a
     /// later subscription tries again (EMFILE, or a thread refused with EAGAIN, may be transient); meanwhile

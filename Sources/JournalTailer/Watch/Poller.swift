@@ -1,5 +1,4 @@
 import RunJournal
-import Synchronization
 
 /// Something re-checked on every poll tick, on the poller's thread.
 protocol PollTarget: AnyObject, Sendable {
@@ -19,7 +18,7 @@ final class Poller: Sendable {
         var targets: [ObjectIdentifier: any PollTarget] = [:]
         var running = false
     }
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     init(interval: Duration) {
         self.interval = interval

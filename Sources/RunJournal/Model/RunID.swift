@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A validated run identifier.
 ///
@@ -47,7 +46,7 @@ public struct RunID: Hashable, Comparable, Sendable, CustomStringConvertible {
 /// id's random part plus one, so "newest first" holds even for runs created together.
 enum ULID {
     private static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
-    private static let last = Mutex<(millis: Int64, high: UInt16, low: UInt64)>((-1, 0, 0))
+    private static let last = LockedValue<(millis: Int64, high: UInt16, low: UInt64)>((-1, 0, 0))
 
     static func make(millis: Int64) -> String {
         let (time, high, low) = last.withLock { state -> (Int64, UInt16, UInt64) in

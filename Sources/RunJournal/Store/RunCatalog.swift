@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Logging
-import Synchronization
 
 /// Lists runs (newest first, by status, page by page) fast over a large journal directory.
 ///
@@ -13,7 +12,7 @@ import Synchronization
 /// next listing rebuilds it from the journals.
 public final class RunCatalog: Sendable {
     public let directory: String
-    private let cache: Mutex<Cache>
+    private let cache: LockedValue<Cache>
     private let logger: Logger
     static let indexFileName = ".runs.index"
     /// Bump when the index line layout changes; an index with another version is ignored and rebuilt.
@@ -40,7 +39,7 @@ public final class RunCatalog: Sendable {
     public init(directory: String, logger: Logger = Logger(label: "runjournal.catalog")) {
         self.directory = directory
         self.logger = logger
-        self.cache = Mutex(Cache())
+        self.cache = LockedValue(Cache())
     }
 
     /// One page of a listing.

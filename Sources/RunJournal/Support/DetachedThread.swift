@@ -51,7 +51,7 @@ public func startDetachedThread(
 /// as if `pthread_create` had, so tests reach the "no thread" paths without exhausting the machine. By name,
 /// so a test's fault is not taken by an unrelated thread of a test running in parallel.
 public enum ThreadStartFaults {
-    private static let pending = Mutex<[String: (count: Int, errno: Int32)]>([:])
+    private static let pending = LockedValue<[String: (count: Int, errno: Int32)]>([:])
 
     /// The next `count` starts of threads named `name` fail with `errno`.
     public static func failNext(_ count: Int = 1, named name: String, errno: Int32 = EAGAIN) {

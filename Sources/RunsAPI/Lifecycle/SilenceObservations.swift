@@ -23,7 +23,7 @@ public final class SilenceObservations: Sendable {
     }
 
     private let clock: any MonotonicClock
-    private let entries = Mutex<[RunID: Entry]>([:])
+    private let entries = LockedValue<[RunID: Entry]>([:])
 
     public init(clock: any MonotonicClock) {
         self.clock = clock

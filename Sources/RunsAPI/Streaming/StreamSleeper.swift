@@ -52,7 +52,7 @@ public struct RealSleeper: StreamSleeper {
 
 /// Tells long-running work (streams, the sweeper) that the server is stopping, and wakes it.
 public final class ShutdownSignal: Sendable {
-    private let state = Mutex<(stopping: Bool, waiters: [ObjectIdentifier: WakeSignal])>((false, [:]))
+    private let state = LockedValue<(stopping: Bool, waiters: [ObjectIdentifier: WakeSignal])>((false, [:]))
 
     public init() {}
 

@@ -1,7 +1,6 @@
 import JournalTailer
 import Logging
 import RunJournal
-import Synchronization
 
 /// `runjournal tail -f --all`: follows every run of a journal directory, the ones that start later included,
 /// printing each line after its run id, until SIGINT/SIGTERM.
@@ -23,7 +22,7 @@ final class DirectoryFollower {
     /// What the tailer's callbacks hand to the loop: a shareable box, because the callbacks run on the
     /// tailer's thread and must not capture the (single-threaded) follower itself.
     private final class Inbox: Sendable {
-        let state = Mutex(Pending())
+        let state = LockedValue(Pending())
         let wake = WakeFlag()
 
         func post(_ change: (inout Pending) -> Void) {

@@ -1,4 +1,5 @@
 import Foundation
+import RunJournal
 import Synchronization
 
 /// One batch a crash-loop writer sends: `count` events of type `step` whose data names the writer, the
@@ -55,7 +56,7 @@ enum CrashBatchOutcome: Sendable {
 
 /// Every batch sent in one crash-loop round with its outcome; written by the writers' tasks at once.
 final class CrashLedger: Sendable {
-    private let entries = Mutex<[(batch: CrashBatch, outcome: CrashBatchOutcome)]>([])
+    private let entries = LockedValue<[(batch: CrashBatch, outcome: CrashBatchOutcome)]>([])
 
     func record(_ batch: CrashBatch, _ outcome: CrashBatchOutcome) {
         entries.withLock { $0.append((batch, outcome)) }

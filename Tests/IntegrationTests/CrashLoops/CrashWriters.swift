@@ -1,4 +1,5 @@
 import Foundation
+import RunJournal
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ enum CrashWriters {
 
     /// The `runjournal append` processes running right now, so the round's kill can reach them.
     final class LiveProcesses: Sendable {
-        private let processes = Mutex<[Int: ChildProcess]>([:])
+        private let processes = LockedValue<[Int: ChildProcess]>([:])
 
         func add(_ process: ChildProcess, writer: Int) { processes.withLock { $0[writer] = process } }
         func remove(writer: Int) { processes.withLock { $0[writer] = nil } }

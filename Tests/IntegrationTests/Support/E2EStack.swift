@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import RunJournal
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +17,7 @@ final class E2EStack: @unchecked Sendable {
     let socketPath: String
     let responder: RunJournalProcess
     private let servers: [Kind: WebServerFixture]
-    private let retained = Mutex<[AnyObject & Sendable]>([])
+    private let retained = LockedValue<[AnyObject & Sendable]>([])
 
     /// Starts `runjournal serve --journal <journal> --socket <dir>/rj.sock <flags>` and the web servers
     /// `kinds` in front of it. `journalDirectory` defaults to a fresh `<dir>/journal`; give one to run
@@ -88,7 +88,7 @@ final class E2EStack: @unchecked Sendable {
 
     // MARK: shared stacks
 
-    private static let sharedStacks = Mutex<[String: Result<E2EStack, any Error>]>([:])
+    private static let sharedStacks = LockedValue<[String: Result<E2EStack, any Error>]>([:])
 
     /// The stack for `flags` shared by every test that asks for the same flags (started on first use,
     /// stopped when the test process exits). Only for tests that do not stop it or depend on what other

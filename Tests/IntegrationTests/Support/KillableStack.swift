@@ -1,4 +1,5 @@
 import Foundation
+import RunJournal
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ final class KillableStack: @unchecked Sendable {
     let socketPath: String
     let nginx: WebServerFixture
     private let arguments: [String]
-    private let responder: Mutex<RunJournalProcess>
+    private let responder: LockedValue<RunJournalProcess>
 
     /// Starts `runjournal serve --journal <dir>/journal --socket <dir>/rj.sock <flags>` and nginx in front.
     init(_ flags: [String]) throws {
@@ -21,7 +22,7 @@ final class KillableStack: @unchecked Sendable {
         journalDirectory = try directory.makeDirectory("journal")
         socketPath = directory.file("rj.sock")
         arguments = ["serve", "--journal", journalDirectory, "--socket", socketPath] + flags
-        responder = Mutex(try Self.startResponder(arguments, directory: directory, socketPath: socketPath))
+        responder = LockedValue(try Self.startResponder(arguments, directory: directory, socketPath: socketPath))
         do {
             nginx = try WebServerFixture.start(.nginx, socketPath: socketPath)
         } catch {

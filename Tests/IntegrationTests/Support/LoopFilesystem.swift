@@ -1,4 +1,5 @@
 import Foundation
+import RunJournal
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,7 @@ final class LoopFilesystem: @unchecked Sendable {
         var tmpfsMounted = false
         var destroyed = false
     }
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Makes an `imageMiB` ext4 image (on `backing`), attaches it to a fresh loop device and mounts it.
     /// `extents`: build ext4 with extents (mkfs's default, what production disks have), on which `fallocate`

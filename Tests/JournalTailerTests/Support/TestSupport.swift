@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RunJournal
 import Synchronization
 import Testing
 @testable import JournalTailer
@@ -75,7 +76,7 @@ func eventually(_ what: String, timeout: Duration = .seconds(15), sourceLocation
 final class Follower: Sendable {
     let subscription: JournalSubscription
     private let wakes: WakeBox
-    private let received = Mutex<(bytes: [UInt8], gone: GoneReason?)>(([], nil))
+    private let received = LockedValue<(bytes: [UInt8], gone: GoneReason?)>(([], nil))
 
     init(_ tailer: JournalTailer, _ path: String, from offset: Int64, sync: Bool = false) throws {
         let wakes = WakeBox()
@@ -133,7 +134,7 @@ final class WakeBox: Sendable {
 
 /// Keeps every log message, so a test can check a fallback is logged once.
 final class LogCapture: Sendable {
-    private let messages = Mutex<[String]>([])
+    private let messages = LockedValue<[String]>([])
 
     var logger: Logger {
         Logger(label: "tailer-test") { _ in CapturingHandler(capture: self) }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 @testable import RunJournal
@@ -44,9 +43,9 @@ final class TemporaryDirectory: @unchecked Sendable {
 
 /// A clock that only moves when told to (and may be moved backwards, to test that `ts` never decreases).
 final class ManualClock: WallClock {
-    private let millis: Mutex<Int64>
+    private let millis: LockedValue<Int64>
 
-    init(_ start: Int64 = 1_795_568_523_456) { millis = Mutex(start) }
+    init(_ start: Int64 = 1_795_568_523_456) { millis = LockedValue(start) }
 
     func nowMillis() -> Int64 { millis.withLock { $0 } }
     func advance(by delta: Int64 = 1) { millis.withLock { $0 += delta } }

@@ -1,3 +1,4 @@
+import RunJournal
 import RunsAPI
 import Synchronization
 
@@ -15,7 +16,7 @@ import Glibc
 final class DirectFollower: JournalFollowing {
     /// Called with the path and offset when a stream starts following, before `follow` returns.
     let onFollow: (@Sendable (String, Int64) -> Void)?
-    private let follows = Mutex<[DirectFollow]>([])
+    private let follows = LockedValue<[DirectFollow]>([])
     private let paused = PauseSwitch()
 
     init(onFollow: (@Sendable (String, Int64) -> Void)? = nil) {
@@ -52,7 +53,7 @@ final class DirectFollow: JournalFollow {
         var cancelled = false
         var reads = 0
     }
-    private let state: Mutex<State>
+    private let state: LockedValue<State>
 
     init(path: String, offset: Int64, paused: PauseSwitch) {
         self.path = path
@@ -61,7 +62,7 @@ final class DirectFollow: JournalFollow {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         var info = stat()
         let inode: UInt64 = fd >= 0 && fstat(fd, &info) == 0 ? UInt64(info.st_ino) : 0
-        state = Mutex(State(fd: fd, inode: inode, offset: offset))
+        state = LockedValue(State(fd: fd, inode: inode, offset: offset))
     }
 
     deinit {

@@ -33,7 +33,7 @@ final class RecordingWriter: ResponseBodyWriter, Sendable {
     let detectsHangup: Bool
     /// Called with the 1-based write number before each write is recorded (to act at an exact point).
     let onWrite: (@Sendable (Int) -> Void)?
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     init(
         clock: any WallClock, failOnWrite: Int? = nil, failOnFlush: Int? = nil, detectsHangup: Bool = true,

@@ -1,5 +1,4 @@
 import RunJournal
-import Synchronization
 import Testing
 
 /// Virtual wall-clock time for the API's tests: it moves only when a test (or the `VirtualSleeper`) moves it,
@@ -12,13 +11,13 @@ final class VirtualClock: WallClock, MonotonicClock {
     /// An arbitrary but fixed start (2027-01-15T08:00:00.000Z) so timestamps in failures are readable.
     static let defaultStart: Int64 = 1_800_000_000_000
 
-    private let millis: Mutex<Int64>
+    private let millis: LockedValue<Int64>
     /// Monotonic time: starts where the wall clock started and moves with it except across `stepWallClock`.
-    private let monotonic: Mutex<Int64>
+    private let monotonic: LockedValue<Int64>
 
     init(_ start: Int64 = VirtualClock.defaultStart) {
-        millis = Mutex(start)
-        monotonic = Mutex(start)
+        millis = LockedValue(start)
+        monotonic = LockedValue(start)
     }
 
     func nowMillis() -> Int64 { millis.withLock { $0 } }

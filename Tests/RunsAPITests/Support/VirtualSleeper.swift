@@ -1,5 +1,5 @@
+import RunJournal
 import RunsAPI
-import Synchronization
 import Testing
 
 /// A `StreamSleeper` that never sleeps: it drives a `VirtualClock` instead.
@@ -39,7 +39,7 @@ final class VirtualSleeper: StreamSleeper {
     let limitMillis: Int64
     /// Consecutive sleeps that neither ran an action nor moved the clock before the stream counts as spinning.
     let maxIdleSpins: Int
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     init(clock: VirtualClock, shutdown: ShutdownSignal, limitMillis: Int64? = nil, maxIdleSpins: Int = 10_000) {
         self.clock = clock
