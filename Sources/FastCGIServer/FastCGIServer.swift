@@ -25,6 +25,7 @@ public final class FastCGIServer: Sendable {
     private let monitor: HangupMonitor
     private let probe: StackProbe?
     private let activeStreams = Atomic<Int>(0)
+    private let bodyBudget: BodyBudget
     private let connectionsAccepted = Atomic<Int>(0)
     private let requestsServed = Atomic<Int>(0)
     private let maxConcurrent: Int
@@ -75,6 +76,7 @@ public final class FastCGIServer: Sendable {
         self.handler = handler
         self.logger = logger
         maxConcurrent = configuration.effectiveMaxConcurrentRequests
+        bodyBudget = BodyBudget(limit: configuration.bodyBudgetBytes)
         probe = configuration.measuresStackUsage ? StackProbe() : nil
         monitor = try HangupMonitor(logger: logger)
         pool = WorkerPool(
@@ -426,10 +428,26 @@ public final class FastCGIServer: Sendable {
         if let declared = head.declaredLength, declared > limit {
             return send(tooLarge(), on: connection, method: head.method)
         }
+        // Bodies in flight are bounded as a whole too (see BodyBudget); the reservation lasts until the
+        // response is done.
+        let reservation = BodyBudget.Reservation(bodyBudget)
+        defer { reservation.release() }
         // Without a declared length read one byte past the limit: that byte is the proof it is too large.
-        guard let body = connection.readBody(upTo: head.declaredLength ?? (limit + 1), expected: head.declaredLength) else {
+        let body: [UInt8]
+        switch connection.readBody(upTo: head.declaredLength ?? (limit + 1), expected: head.declaredLength, admit: reservation.grow(to:)) {
+        case .body(let bytes):
+            body = bytes
+        case .failed:
             logger.debug("connection failed while reading the request body", metadata: ["path": "\(head.path)"])
             return false
+        case .refused:
+            logger.warning("request refused: request bodies in flight at the body budget", metadata: [
+                "budget": "\(bodyBudget.limit)", "declared": "\(head.declaredLength.map(String.init) ?? "none")",
+            ])
+            return send(.error(
+                503, code: "server_busy",
+                message: "the server is holding its maximum of \(bodyBudget.limit) bytes of request bodies; retry later",
+                extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]), on: connection, method: head.method)
         }
         if body.count > limit {
             return send(tooLarge(), on: connection, method: head.method)
@@ -476,10 +494,7 @@ public final class FastCGIServer: Sendable {
         guard reserveStream() else {
             let limit = configuration.maxStreams
             logger.warning("stream refused: at maxStreams", metadata: ["limit": "\(limit)", "path": "\(path)"])
-            return send(.error(
-                503, code: "too_many_streams",
-                message: "the server is serving its maximum of \(limit) streams; retry later",
-                extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]), on: connection, method: "GET")
+            return send(StreamLimitRefusal.response(retryAfterSeconds: configuration.retryAfterSeconds), on: connection, method: "GET")
         }
         defer {
             // The last stream of a burst gone: give its buffers back to the kernel instead of keeping the peak.

@@ -92,7 +92,8 @@ final class TailerCore: Sendable {
         let fd: Int32
         let status: FileStatus
         do {
-            fd = try Sys.open(path, flags: O_RDONLY)
+            // Never through a link: the store refuses symlinked journals, and so does their reader.
+            fd = try Sys.open(path, flags: O_RDONLY | O_NOFOLLOW)
         } catch {
             throw Self.openError(error, path: path)
         }

@@ -23,7 +23,7 @@ public struct RunsContext: Sendable {
         sleeper: (any StreamSleeper)? = nil, shutdown: ShutdownSignal = ShutdownSignal(), logger: Logger = Logger(label: "runjournal.api")
     ) {
         self.store = store
-        self.catalog = RunCatalog(directory: store.directory, logger: logger)
+        self.catalog = RunCatalog(directory: store.directory, logger: logger, indexMode: store.fileModes.journal)
         self.configuration = configuration
         let clock = clock ?? store.clock
         self.clock = clock

@@ -30,7 +30,8 @@ public final class RunsService: HTTPHandler {
             case (.runStop(let id), _): return try StopRunOperation(context: context).handle(request, id: id)
             }
         } catch {
-            if case JournalError.io = error as? JournalError ?? .invalidBatch("") {
+            if APIError.isServerFault(error) {
+                // The body is path-free (see APIError); the log has the whole error.
                 context.logger.error("request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
             }
             return APIError.response(for: error)

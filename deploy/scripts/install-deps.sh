@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages RunJournal needs to build, run and test, if any is missing.
 # Usage: deploy/scripts/install-deps.sh [--test]   (--test adds what the test suite needs: lighttpd, wrk, jq, and
-# e2fsprogs, util-linux and mount for the disk-fault tests, which build ext4 filesystems on loop devices)
+# e2fsprogs, util-linux and mount for the disk-fault tests, which build ext4 filesystems on loop devices;
+# chromium for the browser EventSource test, systemd for `systemd-analyze verify` of the shipped units)
 set -euo pipefail
 
 packages=(libfcgi-dev nginx-light curl)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(lighttpd wrk procps jq e2fsprogs util-linux mount)
+    packages+=(chromium systemd)
 fi
 
 missing=()

@@ -21,7 +21,8 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 swift build -c release
 BIN="$(swift build -c release --show-bin-path)/runjournal"
-mkdir -p "$JOURNAL"
+# Private to this user and its group, like the journals serve creates in it (--journal-dir-mode 0750).
+mkdir -p -m 0750 "$JOURNAL"
 
 # Short, private runtime directory: a unix socket path must fit in 107 bytes, and only this user (and
 # nginx's workers, which run as this user: @USER@) may reach the socket.

@@ -28,9 +28,14 @@ public struct FastCGIServerConfiguration: Sendable {
     public var listen: Listen
     /// Largest request body accepted; a larger declared or actual body is answered 413 (`--max-body`).
     public var maxBodyBytes: Int
-    /// Streaming responses allowed at once; one more is answered 503 + `Retry-After` (`--max-streams`).
+    /// Bytes of request bodies held at once across all requests (`--body-budget`); a request whose body
+    /// does not fit is answered 503 + `Retry-After` (see `BodyBudget`).
+    public var bodyBudgetBytes: Int
+    /// Streaming responses allowed at once (`--max-streams`); one more gets the `retry:` answer of
+    /// `StreamLimitRefusal`, on which a browser's EventSource reconnects by itself.
     public var maxStreams: Int
-    /// The `Retry-After` value (seconds) sent with the 503 for a stream over `maxStreams`.
+    /// The `Retry-After` value (seconds) sent with a 503, and the `retry:` hint (in milliseconds) of the
+    /// answer to a stream over `maxStreams`.
     public var retryAfterSeconds: Int
     /// Requests (short and streaming) served at once, i.e. the most worker threads. Nil means
     /// `maxStreams + 1024`: streams can never starve short requests of a thread. Past it a request is
@@ -75,6 +80,7 @@ public struct FastCGIServerConfiguration: Sendable {
     public init(
         listen: Listen,
         maxBodyBytes: Int = 1 << 20,
+        bodyBudgetBytes: Int = 256 << 20,
         maxStreams: Int = 10_000,
         retryAfterSeconds: Int = 5,
         maxConcurrentRequests: Int? = nil,
@@ -90,6 +96,7 @@ public struct FastCGIServerConfiguration: Sendable {
     ) {
         self.listen = listen
         self.maxBodyBytes = maxBodyBytes
+        self.bodyBudgetBytes = bodyBudgetBytes
         self.maxStreams = maxStreams
         self.retryAfterSeconds = retryAfterSeconds
         self.maxConcurrentRequests = maxConcurrentRequests
@@ -113,6 +120,7 @@ public struct FastCGIServerConfiguration: Sendable {
     func validate() throws(FastCGIServerError) {
         func invalid(_ message: String) -> FastCGIServerError { FastCGIServerError(.invalidConfiguration, message) }
         guard maxBodyBytes >= 0 else { throw invalid("maxBodyBytes must not be negative (got \(maxBodyBytes))") }
+        guard bodyBudgetBytes >= 0 else { throw invalid("bodyBudgetBytes must not be negative (got \(bodyBudgetBytes))") }
         guard maxStreams >= 0 else { throw invalid("maxStreams must not be negative (got \(maxStreams))") }
         guard retryAfterSeconds >= 0 else { throw invalid("retryAfterSeconds must not be negative") }
         guard effectiveMaxConcurrentRequests >= 1 else { throw invalid("maxConcurrentRequests must be at least 1") }

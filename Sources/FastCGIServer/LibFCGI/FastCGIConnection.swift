@@ -105,25 +105,43 @@ final class FastCGIConnection: @unchecked Sendable {
             || equals("QUERY_STRING") || equals("SCRIPT_NAME") || equals("PATH_INFO")
     }
 
-    /// Reads up to `count` body bytes; fewer means end of body. Nil if the connection failed.
-    /// `expected` (a declared Content-Length) sizes the buffer up front; otherwise it grows as bytes
-    /// arrive, so a bodiless GET allocates nothing (a stream keeps its request, and with it this buffer,
-    /// for its whole life).
-    func readBody(upTo count: Int, expected: Int?) -> [UInt8]? {
-        guard let input = raw.pointee.`in` else { return nil }
+    /// What reading a request body came to.
+    enum BodyRead {
+        case body([UInt8])
+        /// The connection failed.
+        case failed
+        /// `admit` refused to let the body grow (the server's body budget is spent).
+        case refused
+    }
+
+    /// Reads up to `count` body bytes; fewer means end of body. `expected` (a declared Content-Length)
+    /// sizes the buffer up front; otherwise it grows as bytes arrive, so a bodiless GET allocates nothing
+    /// (a stream keeps its request, and with it this buffer, for its whole life). `admit` is asked for the
+    /// buffer's new size before it grows past what was admitted (the declared length is admitted before the
+    /// first read); on false reading stops.
+    func readBody(upTo count: Int, expected: Int?, admit: (Int) -> Bool) -> BodyRead {
+        guard let input = raw.pointee.`in` else { return .failed }
         var bytes: [UInt8] = []
-        if let expected { bytes.reserveCapacity(min(expected, count)) }
+        if let expected {
+            guard admit(min(expected, count)) else { return .refused }
+            bytes.reserveCapacity(min(expected, count))
+        }
         let chunkSize = 8192
+        var refused = false
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: chunkSize) { chunk in
             while bytes.count < count {
                 let wanted = Int32(min(count - bytes.count, chunkSize))
                 let read = FCGX_GetStr(chunk.baseAddress!, wanted, input)
                 if read <= 0 { break }
+                guard admit(bytes.count + Int(read)) else {
+                    refused = true
+                    break
+                }
                 chunk.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0.prefix(Int(read))) }
             }
         }
-        guard FCGX_GetError(input) == 0 else { return nil }
-        return bytes
+        guard FCGX_GetError(input) == 0 else { return .failed }
+        return refused ? .refused : .body(bytes)
     }
 
     /// Buffers `bytes` for the client. False once the connection failed.

@@ -49,12 +49,14 @@ public struct JournalFailure: Sendable, Equatable {
 
     /// Writes the marker (best effort: on a failing disk even this may fail, which is logged; the store's
     /// in-memory state still refuses appends in this process).
-    func writeMarker(forJournal journalPath: String, millis: Int64, logger: Logger) {
+    /// The marker gets the journal's own permission bits (`mode`): it is as readable as what it marks.
+    func writeMarker(forJournal journalPath: String, mode: mode_t, millis: Int64, logger: Logger) {
         let path = Self.markerPath(forJournal: journalPath)
         let bytes = markerBytes(at: millis)
         do {
-            let fd = try Sys.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+            let fd = try Sys.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
             defer { close(fd) }
+            _ = fchmod(fd, mode)
             try bytes.withUnsafeBytes { try Sys.writeAll(fd, $0, path: path) }
             try Sys.fdatasync(fd, path: path)
         } catch {
@@ -66,7 +68,7 @@ public struct JournalFailure: Sendable, Equatable {
     /// (written partly on a failing disk) still marks the journal failed, with nothing known durable.
     static func readMarker(forJournal journalPath: String) -> JournalFailure? {
         let path = markerPath(forJournal: journalPath)
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         if fd < 0 { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 4096)

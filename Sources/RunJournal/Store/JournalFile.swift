@@ -127,7 +127,9 @@ final class JournalFile: @unchecked Sendable {
                 "run": "\(id)", "operation": "\(operation)", "error": "\(String(cString: strerror(code)))",
                 "durable_size": "\(syncedSize)",
             ])
-        failure.writeMarker(forJournal: path, millis: clock.nowMillis(), logger: logger)
+        var info = stat()
+        let mode = Glibc.fstat(fd, &info) == 0 ? info.st_mode & 0o777 : FileModes.defaultJournalMode
+        failure.writeMarker(forJournal: path, mode: mode, millis: clock.nowMillis(), logger: logger)
         return failedError(failure)
     }
 

@@ -14,6 +14,8 @@ public final class JournalStore: Sendable {
     public let directory: String
     public let fsyncPolicy: FsyncPolicy
     public let clock: any WallClock
+    /// The permission bits of the journals and directories this store creates.
+    public let fileModes: FileModes
     let logger: Logger
     /// Open journals, most recently used last. Bounded: every entry holds a file descriptor. Every request
     /// for a run looks here, from many worker threads at once: guarded by a plain pthread mutex, because
@@ -31,7 +33,8 @@ public final class JournalStore: Sendable {
     /// `faults` is the test seam that makes writes and syncs fail like a failing disk.
     public init(
         directory: String, fsyncPolicy: FsyncPolicy = .always, clock: any WallClock = SystemClock(),
-        maxOpenFiles: Int = 256, logger: Logger = Logger(label: "runjournal.store"), faults: StoreFaults = StoreFaults()
+        maxOpenFiles: Int = 256, logger: Logger = Logger(label: "runjournal.store"), faults: StoreFaults = StoreFaults(),
+        fileModes: FileModes = FileModes()
     ) throws {
         var info = stat()
         guard stat(directory, &info) == 0 else { throw JournalError.io(operation: "open journal directory", path: directory, errno: errno) }
@@ -39,6 +42,7 @@ public final class JournalStore: Sendable {
         self.directory = directory
         self.fsyncPolicy = fsyncPolicy
         self.clock = clock
+        self.fileModes = fileModes
         self.maxOpenFiles = max(1, maxOpenFiles)
         self.logger = logger
         self.io = JournalIO(faults: faults)
@@ -113,7 +117,7 @@ public final class JournalStore: Sendable {
 
         // The temporary name starts with '.', which no run id can, and does not end in .jsonl.
         let temporary = directory + "/.create-" + ULID.make(millis: millis) + ".tmp"
-        let fd = try Sys.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        let fd = try Sys.createFile(temporary, mode: fileModes.journal)
         do {
             defer { close(fd) }
             try line.withUnsafeBytes { buffer throws in try io.writeAll(fd, buffer, path: temporary) }
@@ -188,9 +192,7 @@ public final class JournalStore: Sendable {
     /// The run id a create key is bound to, binding it to a new id when the key is new.
     private func boundRunID(forCreateKey key: String, millis: Int64) throws -> RunID {
         let keys = createKeysDirectory
-        if mkdir(keys, 0o755) != 0 && errno != EEXIST {
-            throw JournalError.io(operation: "mkdir", path: keys, errno: errno)
-        }
+        try Sys.createDirectory(keys, mode: fileModes.directory)
         let link = createKeyLink(key)
         for _ in 0..<3 {
             var target = [CChar](repeating: 0, count: 128)

@@ -197,7 +197,9 @@ public enum JournalVerifier {
         let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         let temporary = directory + "/.repair-" + name + ".tmp"
         unlink(temporary)
-        let out = try Sys.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        // The rewrite replaces the journal: it keeps the journal's permission bits.
+        let mode = try Sys.fstat(journal.fd, path: path).st_mode & 0o777
+        let out = try Sys.createFile(temporary, mode: mode)
         do {
             defer { close(out) }
             var buffer = [UInt8](repeating: 0, count: 1 << 20)

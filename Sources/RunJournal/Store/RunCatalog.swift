@@ -12,6 +12,8 @@ import Logging
 /// next listing rebuilds it from the journals.
 public final class RunCatalog: Sendable {
     public let directory: String
+    /// The permission bits the persisted index is created with.
+    public let indexMode: mode_t
     private let cache: LockedValue<Cache>
     private let logger: Logger
     static let indexFileName = ".runs.index"
@@ -36,8 +38,11 @@ public final class RunCatalog: Sendable {
         var lastPersistMillis: Int64 = 0
     }
 
-    public init(directory: String, logger: Logger = Logger(label: "runjournal.catalog")) {
+    /// `indexMode`: the permission bits of the index file (it holds every run's metadata, so it gets the
+    /// journals' mode).
+    public init(directory: String, logger: Logger = Logger(label: "runjournal.catalog"), indexMode: mode_t = FileModes.defaultJournalMode) {
         self.directory = directory
+        self.indexMode = indexMode
         self.logger = logger
         self.cache = LockedValue(Cache())
     }
@@ -132,12 +137,19 @@ public final class RunCatalog: Sendable {
 
     private func currentSummary(of id: RunID, dirFD: Int32, cache: inout Cache) throws -> RunSummary? {
         var info = stat()
-        guard fstatat(dirFD, id.rawValue + ".jsonl", &info, 0) == 0 else {
+        guard fstatat(dirFD, id.rawValue + ".jsonl", &info, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT {
                 cache.entries[id] = nil
                 return nil
             }
             throw JournalError.io(operation: "stat", path: directory + "/" + id.rawValue + ".jsonl", errno: errno)
+        }
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            // The store never follows a link to a journal (see `Sys.open`): not a run, and not a reason to fail
+            // the whole listing.
+            logger.warning("ignoring a journal that is a symbolic link", metadata: ["run": "\(id)", "path": "\(directory)/\(id.rawValue).jsonl"])
+            cache.entries[id] = nil
+            return nil
         }
         let signature = Signature(
             inode: UInt64(info.st_ino), size: Int64(info.st_size),
@@ -204,7 +216,7 @@ public final class RunCatalog: Sendable {
         for entry in cache.entries.values { Self.encode(entry, to: &out) }
         let temporary = indexPath + ".tmp-" + ULID.make(millis: now)
         do {
-            let fd = try Sys.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+            let fd = try Sys.createFile(temporary, mode: indexMode)
             defer { close(fd) }
             try out.withUnsafeBytes { try Sys.writeAll(fd, $0, path: temporary) }
             guard rename(temporary, indexPath) == 0 else { throw JournalError.io(operation: "rename", path: indexPath, errno: errno) }

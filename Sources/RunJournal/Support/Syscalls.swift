@@ -5,12 +5,45 @@ import Glibc
 /// Thin wrappers over the system calls the store uses: retry on EINTR, turn failures into
 /// `JournalError.io` naming the operation and path, loop over short reads and writes.
 enum Sys {
-    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
+    /// Opens `path`. Files (everything but an `O_DIRECTORY` open) are opened with `O_NOFOLLOW`: a journal,
+    /// marker or index that is a symbolic link is refused (the link could point anywhere the service user
+    /// can write), with an error that says so. The journal directory itself may be a link.
+    static func open(_ path: String, _ flags: Int32, mode: mode_t = FileModes.defaultJournalMode) throws -> Int32 {
+        let noFollow = flags & O_DIRECTORY == 0
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = Glibc.open(path, flags | O_CLOEXEC | (noFollow ? O_NOFOLLOW : 0), mode)
             if fd >= 0 { return fd }
+            if errno == ELOOP && noFollow {
+                throw JournalError.io(operation: "open (symbolic links are refused)", path: path, errno: ELOOP)
+            }
             if errno != EINTR { throw JournalError.io(operation: "open", path: path, errno: errno) }
         }
+    }
+
+    /// Creates a new file (`O_EXCL`, never through a link) with exactly `mode`: the mode is set with
+    /// `fchmod` after the create, so the process umask cannot narrow or the caller's intent be lost.
+    static func createFile(_ path: String, _ flags: Int32 = O_WRONLY, mode: mode_t) throws -> Int32 {
+        let fd = try open(path, flags | O_CREAT | O_EXCL, mode: mode)
+        while fchmod(fd, mode) != 0 {
+            if errno == EINTR { continue }
+            let code = errno
+            close(fd)
+            unlink(path)
+            throw JournalError.io(operation: "fchmod", path: path, errno: code)
+        }
+        return fd
+    }
+
+    /// Creates the directory `path` with exactly `mode` (see `createFile`); an existing directory is left as
+    /// it is. True when this call created it.
+    @discardableResult
+    static func createDirectory(_ path: String, mode: mode_t) throws -> Bool {
+        if mkdir(path, mode) != 0 {
+            if errno == EEXIST { return false }
+            throw JournalError.io(operation: "mkdir", path: path, errno: errno)
+        }
+        if chmod(path, mode) != 0 { throw JournalError.io(operation: "chmod", path: path, errno: errno) }
+        return true
     }
 
     static func fstat(_ fd: Int32, path: String) throws -> stat {

@@ -1,11 +1,18 @@
 import RunJournal
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Maps store errors to HTTP answers. This is the one place where a `JournalError` becomes a status code:
 /// the store knows nothing about HTTP, the transport nothing about journals.
+///
+/// Bodies never carry filesystem paths: a path tells a client where the journals live and who the service
+/// runs as. The store's errors that hold one (`io`, `corruptJournal`, anything unexpected) get a path-free
+/// message here, and `isServerFault` tells the caller to log the full error, path included.
 public enum APIError {
     public static func response(for error: any Error) -> HTTPResponse {
         guard let error = error as? JournalError else {
-            return .error(500, code: "internal_error", message: "internal error: \(error)")
+            return .error(500, code: "internal_error", message: "internal error; the server log has the details")
         }
         switch error {
         case .invalidRunID, .invalidEventType, .invalidJSON, .invalidBatch, .invalidIdempotencyKey:
@@ -30,13 +37,26 @@ public enum APIError {
         case .journalFailed(_, _, let code):
             // 507 when the disk is full, 503 for every other failure; either way until an operator repairs it.
             return .error(code == 28 /* ENOSPC */ ? 507 : 503, code: error.code, message: error.description)
-        case .corruptJournal:
-            return .error(500, code: error.code, message: error.description)
-        case .io(_, _, let code) where code == 28 /* ENOSPC */:
-            return .error(507, code: "insufficient_storage", message: error.description)
-        case .io:
-            return .error(500, code: error.code, message: error.description)
+        case .corruptJournal(_, let line, _):
+            return .error(500, code: error.code, message: "the run's journal is corrupt at line \(line); the server log has the details")
+        case .io(let operation, _, let code) where code == 28 /* ENOSPC */:
+            return .error(507, code: "insufficient_storage", message: storageMessage(operation, code))
+        case .io(let operation, _, let code):
+            return .error(500, code: error.code, message: storageMessage(operation, code))
         }
+    }
+
+    /// Whether `error` is the server's fault rather than the request's: log it in full (the body has only a
+    /// path-free summary).
+    public static func isServerFault(_ error: any Error) -> Bool {
+        switch error as? JournalError {
+        case .io?, .corruptJournal?, nil: return true
+        default: return false
+        }
+    }
+
+    private static func storageMessage(_ operation: String, _ code: Int32) -> String {
+        "storage error: \(operation) failed (\(String(cString: strerror(code))))"
     }
 
     static func badRequest(_ code: String, _ message: String) -> HTTPResponse {

@@ -46,6 +46,20 @@ struct ServeCommand: ParsableCommand {
         help: ArgumentHelp("Seconds in-flight requests get to finish on SIGTERM.", valueName: "seconds"))
     var shutdownGrace: Int = 5
 
+    // Hardening and limits (see ServeCommand+Hardening.swift).
+    @Option(
+        name: .customLong("body-budget"),
+        help: ArgumentHelp("Request body bytes held at once across all requests; past it 503 + Retry-After.", valueName: "bytes"))
+    var bodyBudget: Int = 256 << 20
+    @Option(
+        name: .customLong("journal-file-mode"),
+        help: ArgumentHelp("Permission bits of created journals, markers and the index (octal).", valueName: "mode"))
+    var journalFileMode: String = "0640"
+    @Option(
+        name: .customLong("journal-dir-mode"),
+        help: ArgumentHelp("Permission bits of created directories, the journal directory included (octal).", valueName: "mode"))
+    var journalDirMode: String = "0750"
+
     func validate() throws {
         if socket != nil && listen != nil { throw ValidationError("give --socket or --listen, not both") }
         if let listen, Self.parseListen(listen) == nil { throw ValidationError("--listen must be HOST:PORT (got \(listen))") }
@@ -61,6 +75,7 @@ struct ServeCommand: ParsableCommand {
         guard pollIntervalMs > 0 else { throw ValidationError("--poll-interval-ms must be > 0") }
         guard sweepInterval > 0 else { throw ValidationError("--sweep-interval must be > 0") }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be >= 0") }
+        try validateHardening()
         _ = try fsync.policy()
     }
 
@@ -76,7 +91,8 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let logger = Logger(label: "runjournal.serve")
         let policy = try fsync.policy()
-        let store = try journal.openStore(fsync: policy, logLevel: .info)
+        let store = try openHardenedStore(fsync: policy, logger: logger)
+        warnIfListeningUnprotected(logger: logger)
         do {
             let removed = try store.removeAbandonedCreateFiles()
             if !removed.isEmpty {
@@ -112,7 +128,7 @@ struct ServeCommand: ParsableCommand {
         do {
             server = try FastCGIServer(
                 configuration: FastCGIServerConfiguration(
-                    listen: listenMode, maxBodyBytes: maxBody, maxStreams: maxStreams,
+                    listen: listenMode, maxBodyBytes: maxBody, bodyBudgetBytes: bodyBudget, maxStreams: maxStreams,
                     stopGracePeriod: .seconds(shutdownGrace)),
                 handler: service, logger: logger)
         } catch {

@@ -22,7 +22,11 @@ final class E2EStack: @unchecked Sendable {
     /// Starts `runjournal serve --journal <journal> --socket <dir>/rj.sock <flags>` and the web servers
     /// `kinds` in front of it. `journalDirectory` defaults to a fresh `<dir>/journal`; give one to run
     /// several responders on the same journals.
-    init(_ flags: [String] = [], kinds: [Kind] = Kind.allCases, journalDirectory: String? = nil) throws {
+    /// `configEdits` are applied to the web servers' shipped configs (see `WebServerFixture.start`).
+    init(
+        _ flags: [String] = [], kinds: [Kind] = Kind.allCases, journalDirectory: String? = nil,
+        configEdits: [(String, String)] = []
+    ) throws {
         directory = try TemporaryDirectory(prefix: "e2e")
         let journal = try journalDirectory ?? directory.makeDirectory("journal")
         self.journalDirectory = journal
@@ -37,7 +41,7 @@ final class E2EStack: @unchecked Sendable {
         }
         var servers: [Kind: WebServerFixture] = [:]
         for kind in kinds {
-            servers[kind] = try WebServerFixture.start(kind, socketPath: socketPath)
+            servers[kind] = try WebServerFixture.start(kind, socketPath: socketPath, configEdits: configEdits)
         }
         self.servers = servers
     }

@@ -26,12 +26,17 @@ final class WebServerFixture: @unchecked Sendable {
 
     /// Starts `kind` in front of the FastCGI socket at `socketPath` (which need not exist yet).
     /// `directory` holds the config, logs and temp files (a fresh one by default).
-    static func start(_ kind: Kind, socketPath: String, directory: TemporaryDirectory? = nil) throws -> WebServerFixture {
+    /// `configEdits`: exact text replacements applied to the shipped config after the placeholders, for a
+    /// test that tunes one documented setting (say, nginx's per-client stream cap); each must match.
+    static func start(
+        _ kind: Kind, socketPath: String, directory: TemporaryDirectory? = nil, configEdits: [(String, String)] = []
+    ) throws -> WebServerFixture {
         let directory = try directory ?? TemporaryDirectory(prefix: kind.rawValue)
         var lastError: Error?
         for _ in 0..<5 {  // the free port can be taken between choosing and binding it
             do {
-                return try WebServerFixture(kind: kind, socketPath: socketPath, directory: directory, port: LoopbackPort.free())
+                return try WebServerFixture(
+                    kind: kind, socketPath: socketPath, directory: directory, port: LoopbackPort.free(), configEdits: configEdits)
             } catch let error as StartError where error.description.contains("in use") {
                 lastError = error
             }
@@ -39,7 +44,7 @@ final class WebServerFixture: @unchecked Sendable {
         throw lastError ?? StartError(description: "cannot start \(kind)")
     }
 
-    private init(kind: Kind, socketPath: String, directory: TemporaryDirectory, port: Int) throws {
+    private init(kind: Kind, socketPath: String, directory: TemporaryDirectory, port: Int, configEdits: [(String, String)]) throws {
         self.kind = kind
         self.port = port
         self.directory = directory
@@ -50,7 +55,13 @@ final class WebServerFixture: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: errorLog)
 
         let template = try String(contentsOfFile: TestPaths.deploy("\(kind.rawValue).conf"), encoding: .utf8)
-        let config = Self.substitute(template, prefix: prefix, socket: socketPath, port: port)
+        var config = Self.substitute(template, prefix: prefix, socket: socketPath, port: port)
+        for (original, replacement) in configEdits {
+            guard config.contains(original) else {
+                throw StartError(description: "deploy/\(kind.rawValue).conf has no \(original.debugDescription) to edit")
+            }
+            config = config.replacingOccurrences(of: original, with: replacement)
+        }
         let configPath = directory.file("\(kind.rawValue).conf")
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
 
