@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq), builds, and runs the
-# whole suite — unit tests and the integration tests through real nginx and lighttpd on loopback.
+# whole suite — unit tests and the integration tests through real nginx and lighttpd on loopback — then
+# each libFuzzer target in Fuzz/ for 30 s.
 #
 #   deploy/scripts/test.sh                 every test target, one after another
 #   deploy/scripts/test.sh --filter NAME   passed on to `swift test` (one run)
@@ -27,6 +28,9 @@ for target in "${targets[@]}"; do
     [[ $target == FastCGIServerTests ]] && extra=(--no-parallel)
     swift test --skip-build --filter "^${target}\." "${extra[@]}" || failed+=("$target")
 done
+# Coverage-guided fuzzing of the parsers that read untrusted bytes, briefly (Fuzz/README.md has the long run).
+echo "=== Fuzz"
+Fuzz/run.sh 30 || failed+=("Fuzz")
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "test.sh: failed: ${failed[*]}" >&2
     exit 1
