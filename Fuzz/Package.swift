@@ -23,6 +23,10 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "RunJournal", package: "RunJournal")]
         ),
         .executableTarget(
+            name: "FuzzJournalSeek",
+            dependencies: ["FuzzSupport", .product(name: "RunJournal", package: "RunJournal")]
+        ),
+        .executableTarget(
             name: "FuzzRequestDecoder",
             dependencies: [
                 "FuzzSupport", .product(name: "RunJournal", package: "RunJournal"),

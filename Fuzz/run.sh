@@ -4,8 +4,8 @@
 #   Fuzz/run.sh [seconds-per-target] [target...]    default 30 s, every target
 #
 # Targets (Sources/Fuzz<Name>, seeds in corpus/<dir>): JSONCompactor (json-compactor), NDJSON (ndjson),
-# JournalLines (journal-lines), RequestDecoder (request-decoder). They run one after another with one
-# worker each (the machines have two cores). Exits non-zero if any target crashed or broke a property; the
+# JournalLines (journal-lines), JournalSeek (journal-seek), RequestDecoder (request-decoder). They run one
+# after another with one worker each (the machines have two cores). Exits non-zero if any target crashed or broke a property; the
 # failing input is kept in Fuzz/.build-fuzz/artifacts/ (reproduce: Fuzz/.build-fuzz/debug/Fuzz<Name> FILE).
 # The committed corpus is never written to; see README.md for growing it.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 seconds=${1:-30}
 shift || true
-all=(JSONCompactor:json-compactor NDJSON:ndjson JournalLines:journal-lines RequestDecoder:request-decoder)
+all=(JSONCompactor:json-compactor NDJSON:ndjson JournalLines:journal-lines JournalSeek:journal-seek RequestDecoder:request-decoder)
 selected=()
 if [[ $# -eq 0 ]]; then
     selected=("${all[@]}")
