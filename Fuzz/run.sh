@@ -5,8 +5,9 @@
 #
 # Targets (Sources/Fuzz<Name>, seeds in corpus/<dir>): JSONCompactor (json-compactor), NDJSON (ndjson),
 # JournalLines (journal-lines), JournalSeek (journal-seek), RequestDecoder (request-decoder). They run one
-# after another with one worker each (the machines have two cores). Exits non-zero if any target crashed or broke a property; the
-# failing input is kept in Fuzz/.build-fuzz/artifacts/ (reproduce: Fuzz/.build-fuzz/debug/Fuzz<Name> FILE).
+# after another with one worker each (the machines have two cores). Exits non-zero if any target crashed or
+# broke a property; the failing input is kept in Fuzz/.build-fuzz/artifacts/ (reproduce:
+# Fuzz/.build-fuzz/debug/Fuzz<Name> FILE).
 # The committed corpus is never written to; see README.md for growing it.
 set -euo pipefail
 cd "$(dirname "$0")"
