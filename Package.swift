@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "runjournal", targets: ["runjournal"]),
         .library(name: "RunJournal", targets: ["RunJournal"]),
+        // For the fuzz targets in Fuzz/, which drive the request decoder on plain bytes.
+        .library(name: "FastCGIServer", targets: ["FastCGIServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -102,6 +102,18 @@ import RunsAPI
         #expect(decoded.query == [.init(name: "x", value: "1")])
     }
 
+    @Test func picksTheDecodersParametersFromTheEnvironmentFirstOccurrenceWinning() {
+        let entries = [
+            "HTTP_HOST=first", "SERVER_NAME=localhost", "REQUEST_METHOD=GET", "HTTP_HOST=second", "NOEQUALS",
+            "HTTP_=empty-suffix", "REQUEST_URI=/a=b", "DOCUMENT_ROOT=/srv", "CONTENT_LENGTH=", "PATH_INFO=/p",
+        ].map { Array($0.utf8) }
+        let picked = entries.withBuffers { RequestDecoder.parameters(fromEnvironment: $0) }
+        #expect(picked == [
+            "HTTP_HOST": Array("first".utf8), "REQUEST_METHOD": Array("GET".utf8), "REQUEST_URI": Array("/a=b".utf8),
+            "CONTENT_LENGTH": [], "PATH_INFO": Array("/p".utf8),
+        ])
+    }
+
     private func bodyBytes(_ response: HTTPResponse) -> [UInt8] {
         if case .bytes(let bytes) = response.body { return bytes }
         return []
@@ -133,5 +145,21 @@ import RunsAPI
         #expect(!ResponseHead.allowsBody(204))
         #expect(!ResponseHead.allowsBody(304))
         #expect(ResponseHead.allowsBody(200))
+    }
+}
+
+private extension Array where Element == [UInt8] {
+    /// Calls `body` with each entry as a raw buffer, as libfcgi's environment presents them.
+    func withBuffers<T>(_ body: ([UnsafeRawBufferPointer]) -> T) -> T {
+        let joined = flatMap { $0 }
+        return joined.withUnsafeBytes { all in
+            var buffers: [UnsafeRawBufferPointer] = []
+            var start = 0
+            for entry in self {
+                buffers.append(UnsafeRawBufferPointer(rebasing: all[start..<(start + entry.count)]))
+                start += entry.count
+            }
+            return body(buffers)
+        }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq, e2fsprogs), builds, and runs the
-# whole suite — unit tests and the integration tests through real nginx and lighttpd on loopback.
+# Runs every test: installs what is missing (libfcgi-dev, nginx, lighttpd, curl, wrk, jq, e2fsprogs, ...),
+# builds, and runs the whole suite — unit tests and the integration tests through real nginx and lighttpd on
+# loopback — then ThreadSanitizer over three targets and each libFuzzer target in Fuzz/ briefly.
 #
 #   deploy/scripts/test.sh                 every test target, one after another, then the
 #                                          ThreadSanitizer subset below
@@ -38,6 +39,10 @@ if [[ ${RUNJOURNAL_SKIP_SANITIZER:-0} != 1 ]]; then
     deploy/scripts/sanitize.sh thread --targets RunJournalTests JournalTailerTests FastCGIServerTests \
         || failed+=("ThreadSanitizer")
 fi
+
+# Coverage-guided fuzzing of the parsers that read untrusted bytes, briefly (Fuzz/README.md has the long run).
+echo "=== Fuzz"
+Fuzz/run.sh 20 || failed+=("Fuzz")
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "test.sh: failed: ${failed[*]}" >&2
     exit 1

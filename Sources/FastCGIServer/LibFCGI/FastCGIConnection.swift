@@ -71,38 +71,17 @@ final class FastCGIConnection: @unchecked Sendable {
     /// The connection's descriptor (what the hang-up monitor watches and a forced stop shuts down).
     var connectionFD: Int32 { raw.pointee.ipcFd }
 
-    /// The request's parameters that `RequestDecoder` reads (the request line's parts, CONTENT_TYPE and
-    /// CONTENT_LENGTH, and the HTTP_* headers), first occurrence of each name winning (as `FCGX_GetParam`
-    /// would): nginx's stock fastcgi_params sets HTTP_HOST itself and the Host header repeats it. The
-    /// other CGI variables (a dozen, from nginx's fastcgi_params) are skipped before any String is made:
-    /// this runs for every request.
+    /// The request's parameters that `RequestDecoder` reads, picked from libfcgi's `NAME=value` environment
+    /// by `RequestDecoder.parameters(fromEnvironment:)`.
     func parameters() -> [String: [UInt8]] {
-        var result: [String: [UInt8]] = [:]
-        guard var entry = raw.pointee.envp else { return result }
-        result.reserveCapacity(16)
+        guard var entry = raw.pointee.envp else { return [:] }
+        var entries: [UnsafeRawBufferPointer] = []
+        entries.reserveCapacity(32)
         while let pointer = entry.pointee {
             entry += 1
-            let length = strlen(pointer)
-            let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
-            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")),
-                  Self.isDecoderParameter(UnsafeRawBufferPointer(rebasing: bytes[..<equals]))
-            else { continue }
-            let name = String(decoding: bytes[..<equals], as: UTF8.self)
-            if result[name] == nil {
-                result[name] = Array(bytes[(equals + 1)...])
-            }
+            entries.append(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
         }
-        return result
-    }
-
-    /// HTTP_* or one of the CGI variables `RequestDecoder` uses, judged on the bytes of the name.
-    private static func isDecoderParameter(_ name: UnsafeRawBufferPointer) -> Bool {
-        func equals(_ literal: StaticString) -> Bool {
-            name.count == literal.utf8CodeUnitCount && memcmp(name.baseAddress!, literal.utf8Start, name.count) == 0
-        }
-        if name.count > 5 && memcmp(name.baseAddress!, ("HTTP_" as StaticString).utf8Start, 5) == 0 { return true }
-        return equals("REQUEST_URI") || equals("REQUEST_METHOD") || equals("CONTENT_LENGTH") || equals("CONTENT_TYPE")
-            || equals("QUERY_STRING") || equals("SCRIPT_NAME") || equals("PATH_INFO")
+        return RequestDecoder.parameters(fromEnvironment: entries)
     }
 
     /// What reading a request body came to.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import RunsAPI
 
 /// Turns the CGI-style parameters a web server sends (nginx's stock `fastcgi_params`, lighttpd's default
@@ -21,6 +24,37 @@ enum RequestDecoder {
     struct QueryItem: Equatable {
         var name: String
         var value: String
+    }
+
+    /// The parameters `decodeHead` reads (the request line's parts, CONTENT_TYPE and CONTENT_LENGTH, and the
+    /// HTTP_* headers) from a request's `NAME=value` environment entries as libfcgi builds them, first
+    /// occurrence of each name winning (as `FCGX_GetParam` would): nginx's stock fastcgi_params sets HTTP_HOST
+    /// itself and the Host header repeats it. The other CGI variables (a dozen, from nginx's fastcgi_params)
+    /// are skipped before any String is made: this runs for every request. Separate from the libfcgi
+    /// wrapper so it can be driven with plain bytes.
+    static func parameters(fromEnvironment entries: [UnsafeRawBufferPointer]) -> [String: [UInt8]] {
+        var result: [String: [UInt8]] = [:]
+        result.reserveCapacity(16)
+        for bytes in entries {
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")),
+                  isDecoderParameter(UnsafeRawBufferPointer(rebasing: bytes[..<equals]))
+            else { continue }
+            let name = String(decoding: bytes[..<equals], as: UTF8.self)
+            if result[name] == nil {
+                result[name] = Array(bytes[(equals + 1)...])
+            }
+        }
+        return result
+    }
+
+    /// HTTP_* or one of the CGI variables `decodeHead` uses, judged on the bytes of the name.
+    private static func isDecoderParameter(_ name: UnsafeRawBufferPointer) -> Bool {
+        func equals(_ literal: StaticString) -> Bool {
+            name.count == literal.utf8CodeUnitCount && memcmp(name.baseAddress!, literal.utf8Start, name.count) == 0
+        }
+        if name.count > 5 && memcmp(name.baseAddress!, ("HTTP_" as StaticString).utf8Start, 5) == 0 { return true }
+        return equals("REQUEST_URI") || equals("REQUEST_METHOD") || equals("CONTENT_LENGTH") || equals("CONTENT_TYPE")
+            || equals("QUERY_STRING") || equals("SCRIPT_NAME") || equals("PATH_INFO")
     }
 
     static func decodeHead(_ parameters: [String: [UInt8]]) -> Result<Head, Rejection> {
