@@ -34,7 +34,11 @@ let package = Package(
         ),
         .target(
             name: "RunsAPI",
-            dependencies: ["RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
+                // Access control: SHA-256 of token secrets, HMAC-SHA-256 stream tokens.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "FastCGIServer",

@@ -177,8 +177,18 @@ public final class FastCGIServer: Sendable {
         if first { monitor.fireAll() }
     }
 
-    /// First SIGTERM/SIGINT: graceful stop. A second one while stopping skips the grace period.
+    /// First SIGTERM/SIGINT: graceful stop. A second one while stopping skips the grace period. SIGHUP calls
+    /// the reload hook (on the signal thread) and touches nothing else: streams and connections carry on.
     private func signalReceived(_ signo: Int32) {
+        if signo == SIGHUP {
+            guard let reload = configuration.onReload else {
+                logger.notice("received SIGHUP: nothing to reload")
+                return
+            }
+            logger.notice("received SIGHUP: reloading")
+            reload()
+            return
+        }
         let alreadyStopping = lifecycleLock.withLock { stopRequested }
         logger.notice("received signal \(signo)\(alreadyStopping ? " again: closing remaining connections now" : "")")
         requestStop(force: alreadyStopping)

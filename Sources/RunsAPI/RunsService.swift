@@ -5,12 +5,17 @@ import RunJournal
 /// the JSON error shape. Transport-agnostic: FastCGI serves it in production, tests call it in memory.
 public final class RunsService: HTTPHandler {
     public let context: RunsContext
+    /// Who may do what (off unless a tokens file is configured); see `RunsService+Access.swift`.
+    public let accessControl: AccessControl
 
-    public init(context: RunsContext) {
+    public init(context: RunsContext, accessControl: AccessControl = .off()) {
         self.context = context
+        self.accessControl = accessControl
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        var request = request
+        if let refusal = admit(&request) { return refusal }
         guard let route = Route(path: request.path) else {
             return .error(404, code: "not_found", message: "no route for \(request.path)")
         }
@@ -28,6 +33,8 @@ public final class RunsService: HTTPHandler {
             case (.runEvents(let id), "POST"): return try AppendEventsOperation(context: context).handle(request, id: id)
             case (.runEvents(let id), _): return try EventsOperation(context: context).handle(request, id: id)
             case (.runStop(let id), _): return try StopRunOperation(context: context).handle(request, id: id)
+            case (.runStreamTokens(let id), _):
+                return try StreamTokensOperation(context: context, signer: accessControl.signer).handle(request, id: id)
             }
         } catch {
             if APIError.isServerFault(error) {

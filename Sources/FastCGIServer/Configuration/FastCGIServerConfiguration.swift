@@ -61,8 +61,8 @@ public struct FastCGIServerConfiguration: Sendable {
     /// How long `stop()` lets in-flight requests and streams finish before their connections are shut down
     /// (`--stop-grace`). Streams are told to stop at once through their hangup handlers.
     public var stopGracePeriod: Duration
-    /// Whether `run()` turns SIGTERM/SIGINT into `stop()` (a second signal forces the stop). Off for servers
-    /// embedded in tests.
+    /// Whether `run()` turns SIGTERM/SIGINT into `stop()` (a second signal forces the stop) and SIGHUP into
+    /// `onReload`. Off for servers embedded in tests.
     public var handlesSignals: Bool
     /// How long a connection the web server keeps may stay silent before the responder closes it. nginx
     /// closes idle kept connections itself (`keepalive_timeout`, 60 s in deploy/nginx.conf); this only
@@ -76,6 +76,9 @@ public struct FastCGIServerConfiguration: Sendable {
     /// start fail as if `pthread_create` had returned it (EAGAIN), so the refusal path (a 503 for that
     /// request, the server carrying on) is tested without exhausting the machine's threads. Nil in production.
     public var workerThreadStartFault: (@Sendable () -> Int32?)? = nil
+    /// Called on SIGHUP (with `handlesSignals`), on the signal thread: re-read what can change without a
+    /// restart (the tokens file). Nil: SIGHUP is logged and ignored. It never ends the process.
+    public var onReload: (@Sendable () -> Void)? = nil
 
     public init(
         listen: Listen,

@@ -4,14 +4,15 @@ import Glibc
 #endif
 import RunJournal
 
-/// Turns SIGTERM and SIGINT into ordinary calls on a Swift thread. A signal handler may only do
+/// Turns SIGTERM, SIGINT and SIGHUP into ordinary calls on a Swift thread. A signal handler may only do
 /// async-signal-safe work, so the C handler (CFastCGI/shim.h) writes the signal number into a pipe and a
 /// dedicated thread reads it and calls the subscribed servers. Handlers are process-wide, hence one relay
 /// for the process; with no subscriber left the default disposition is restored, so a process that has
 /// finished serving still dies on SIGTERM as expected.
 final class SignalRelay: Sendable {
     static let shared = SignalRelay()
-    static let relayedSignals: [Int32] = [SIGTERM, SIGINT]
+    /// SIGTERM/SIGINT stop the server; SIGHUP asks it to reload (`FastCGIServerConfiguration.onReload`).
+    static let relayedSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
 
     private struct State {
         var readFD: Int32 = -1
@@ -22,7 +23,7 @@ final class SignalRelay: Sendable {
 
     private let state = LockedValue(State())
 
-    /// Calls `handler` with the signal number for each SIGTERM/SIGINT until `unsubscribe`.
+    /// Calls `handler` with the signal number for each relayed signal until `unsubscribe`.
     func subscribe(_ handler: @escaping @Sendable (Int32) -> Void) throws(FastCGIServerError) -> UInt64 {
         let result: Result<UInt64, FastCGIServerError> = state.withLock { state in
             if state.readFD < 0 {

@@ -26,8 +26,19 @@ public struct RunID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// A new time-ordered id: `run_` + a lowercase ULID, so `ls journal/` lists runs oldest first.
     public static func generate(at millis: Int64) -> RunID {
-        // Generated ids are always valid by construction.
-        try! RunID("run_" + ULID.make(millis: millis))
+        generate(at: millis, prefix: standardPrefix)
+    }
+
+    /// The prefix of generated ids unless the caller asks for another.
+    public static let standardPrefix = "run_"
+    /// Characters a generated id adds after its prefix (a ULID).
+    public static let generatedSuffixLength = 26
+
+    /// A new time-ordered id starting with `prefix` (a token confined to `acme-*` creates `acme-` + ULID).
+    /// `prefix` must be a valid id itself, or `run_`, and leave `generatedSuffixLength` characters free.
+    public static func generate(at millis: Int64, prefix: String) -> RunID {
+        // Valid by construction: a valid (or the standard) prefix followed by lowercase base32.
+        try! RunID(prefix + ULID.make(millis: millis))
     }
 
     public var description: String { rawValue }

@@ -83,6 +83,15 @@ public final class JournalStore: Sendable {
     /// id by a symlink in `.create-keys/` (atomic, crash-safe: a retry after a crash between the two steps
     /// finds the id and creates the run then), so retries reach the same run.
     public func create(id: RunID?, metadata: [UInt8]?, idempotency: IdempotencyRecord?) throws -> CreateResult {
+        try create(id: id, generatedIDPrefix: RunID.standardPrefix, metadata: metadata, idempotency: idempotency)
+    }
+
+    /// `create`, naming a run created without an id `generatedIDPrefix` + ULID (see `RunID.generate`). Keys
+    /// of creates with another prefix than the standard one are bound in their own namespace, so the same
+    /// Idempotency-Key sent under two prefixes never reaches the other prefix's run.
+    public func create(
+        id: RunID?, generatedIDPrefix: String, metadata: [UInt8]?, idempotency: IdempotencyRecord?
+    ) throws -> CreateResult {
         let millis = clock.nowMillis()
         var compactMetadata = Array("{}".utf8)
         if let metadata {
@@ -97,9 +106,9 @@ public final class JournalStore: Sendable {
         if let id {
             runID = id
         } else if let record {
-            runID = try boundRunID(forCreateKey: record.key, millis: millis)
+            runID = try boundRunID(forCreateKey: record.key, prefix: generatedIDPrefix, millis: millis)
         } else {
-            runID = RunID.generate(at: millis)
+            runID = RunID.generate(at: millis, prefix: generatedIDPrefix)
         }
         do {
             return CreateResult(summary: try createJournal(runID, millis: millis, metadata: compactMetadata, record: record), replayed: false)
@@ -180,20 +189,33 @@ public final class JournalStore: Sendable {
         createKeysDirectory + "/" + IdempotencyRecord.fingerprint(Array(key.utf8))
     }
 
-    /// Removes the binding of `key` if it still names `id` (the run is being deleted).
+    /// The binding name of `key` for creates whose generated ids start with `prefix`.
+    private func createKeyLink(_ key: String, prefix: String) -> String {
+        createKeyLink(prefix == RunID.standardPrefix ? key : prefix + "\n" + key)
+    }
+
+    /// Removes the binding of `key` if it still names `id` (the run is being deleted). A generated id with
+    /// another prefix than the standard one was bound under that prefix (the id minus its ULID).
     func removeCreateKeyBinding(_ key: String, to id: RunID) {
-        let link = createKeyLink(key)
-        var target = [CChar](repeating: 0, count: 128)
-        let count = readlink(link, &target, target.count - 1)
-        guard count > 0, String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) == id.rawValue else { return }
-        unlink(link)
+        var links = [createKeyLink(key)]
+        let raw = id.rawValue
+        if raw.utf8.count > RunID.generatedSuffixLength && !raw.hasPrefix(RunID.standardPrefix) {
+            links.append(createKeyLink(key, prefix: String(raw.dropLast(RunID.generatedSuffixLength))))
+        }
+        for link in links {
+            var target = [CChar](repeating: 0, count: 128)
+            let count = readlink(link, &target, target.count - 1)
+            guard count > 0, String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) == raw else { continue }
+            unlink(link)
+        }
     }
 
     /// The run id a create key is bound to, binding it to a new id when the key is new.
-    private func boundRunID(forCreateKey key: String, millis: Int64) throws -> RunID {
+    private func boundRunID(forCreateKey key: String, prefix: String, millis: Int64) throws -> RunID {
         let keys = createKeysDirectory
         try Sys.createDirectory(keys, mode: fileModes.directory)
-        let link = createKeyLink(key)
+        // The standard prefix keeps the binding name it always had (existing bindings stay valid).
+        let link = createKeyLink(key, prefix: prefix)
         for _ in 0..<3 {
             var target = [CChar](repeating: 0, count: 128)
             let count = readlink(link, &target, target.count - 1)
@@ -201,7 +223,7 @@ public final class JournalStore: Sendable {
                 return try RunID(String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
             guard errno == ENOENT else { throw JournalError.io(operation: "readlink", path: link, errno: errno) }
-            let candidate = RunID.generate(at: millis)
+            let candidate = RunID.generate(at: millis, prefix: prefix)
             if symlink(candidate.rawValue, link) == 0 {
                 try io.fsyncDirectory(keys)
                 return candidate

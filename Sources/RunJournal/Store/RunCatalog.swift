@@ -58,14 +58,17 @@ public final class RunCatalog: Sendable {
     /// `status` (or any terminal status with `terminalOnly`), starting after `cursor` (an id from a previous
     /// page: stable however many runs are created meanwhile).
     /// `progress`, when given, is called now and then with (journals looked at, journals in the listing), for
-    /// a progress line during a cold scan of a large directory.
+    /// a progress line during a cold scan of a large directory. `including`, when given, keeps only the ids
+    /// it accepts (an access token's run pattern); the others are never read.
     public func list(
         status: RunStatus? = nil, statuses: Set<RunStatus>? = nil, limit: Int, after cursor: RunID? = nil,
+        including: ((RunID) -> Bool)? = nil,
         persist: Bool = true, progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws -> Page {
         let wanted = statuses ?? status.map { [$0] }
         let allIDs = try runIDs()
-        let ids = cursor.map { cursor in allIDs.filter { $0 < cursor } } ?? allIDs
+        var ids = cursor.map { cursor in allIDs.filter { $0 < cursor } } ?? allIDs
+        if let including { ids = ids.filter(including) }
         let dirFD = try Sys.open(directory, O_RDONLY | O_DIRECTORY)
         defer { close(dirFD) }
         var page: [RunSummary] = []

@@ -11,6 +11,12 @@ public struct HTTPRequest: Sendable {
     public var headers: [String: String]
     /// The body, already bounded by the transport's `--max-body`.
     public var body: [UInt8]
+    /// Who is asking: the access token's name once `AccessControl` let the request in (`stream-token` for a
+    /// stream token), nil when access control is off. For logs; never a secret.
+    public var principal: String?
+    /// The runs the credential is confined to (its run pattern), set with `principal`; nil for every run.
+    /// Operations that name no single run (list, create) apply it themselves.
+    public var allowedRuns: RunPattern?
 
     public init(
         method: String, path: String, query: [(name: String, value: String)] = [],

@@ -35,8 +35,30 @@ struct CreateRunOperation {
                 }
             }
         }
-        let result = try context.store.create(id: id, metadata: metadata, idempotency: idempotency)
+        // A token confined to a run pattern creates only inside it; a generated id gets the pattern's prefix.
+        var generatedIDPrefix = RunID.standardPrefix
+        if let allowed = request.allowedRuns {
+            if let id, !allowed.matches(id.rawValue) {
+                return .error(403, code: "forbidden", message: "this token is limited to runs \(allowed)")
+            }
+            switch allowed.generatedID {
+            case .standard: break
+            case .prefixed(let prefix): generatedIDPrefix = prefix
+            case .exact(let only): if id == nil { id = try RunID(only) }
+            case .impossible:
+                if id == nil {
+                    return APIError.badRequest(
+                        "run_id_required", "this token's run prefix leaves no room for a generated id: give an id")
+                }
+            }
+        }
+        let result = try context.store.create(
+            id: id, generatedIDPrefix: generatedIDPrefix, metadata: metadata, idempotency: idempotency)
         let summary = result.summary
+        if let allowed = request.allowedRuns, !allowed.matches(summary.id.rawValue) {
+            // Cannot happen (keys are bound per prefix); never hand out a run outside the pattern if it did.
+            return .error(403, code: "forbidden", message: "this token is limited to runs \(allowed)")
+        }
         _ = context.silence.observe(summary)  // the idle watchdog counts from now on both clocks
         var headers = [("Location", "/v1/runs/\(summary.id)"), ETag.header(lastSeq: summary.lastSeq)]
         if result.replayed { headers.append(("Idempotent-Replayed", "true")) }

@@ -31,7 +31,10 @@ struct ListRunsOperation {
             }
             cursor = parsed
         }
-        let page = try context.catalog.list(status: status, limit: limit, after: cursor)
+        // A token confined to a run pattern sees only those runs; the others are not even read.
+        let allowed = request.allowedRuns
+        let page = try context.catalog.list(
+            status: status, limit: limit, after: cursor, including: allowed.map { pattern in { pattern.matches($0.rawValue) } })
         var body = JSONWriter(reservingCapacity: 256 * page.runs.count + 64)
         body.object {
             $0.key("runs")

@@ -7,6 +7,7 @@ public enum Route: Equatable, Sendable {
     case run(String)  // /v1/runs/:id
     case runEvents(String)  // /v1/runs/:id/events
     case runStop(String)  // /v1/runs/:id/stop
+    case runStreamTokens(String)  // /v1/runs/:id/stream-tokens
 
     public init?(path: String) {
         // Matched on the path's UTF-8 bytes, segment by segment: this runs for every request, and only the
@@ -29,6 +30,7 @@ public enum Route: Equatable, Sendable {
         case 3 where !id.isEmpty: self = .run(id)
         case 4 where !id.isEmpty && segments[3].elementsEqual("events".utf8): self = .runEvents(id)
         case 4 where !id.isEmpty && segments[3].elementsEqual("stop".utf8): self = .runStop(id)
+        case 4 where !id.isEmpty && segments[3].elementsEqual("stream-tokens".utf8): self = .runStreamTokens(id)
         default: return nil
         }
     }
@@ -40,6 +42,7 @@ public enum Route: Equatable, Sendable {
         case .run: return ["GET"]
         case .runEvents: return ["GET", "POST"]
         case .runStop: return ["POST"]
+        case .runStreamTokens: return ["POST"]
         }
     }
 }

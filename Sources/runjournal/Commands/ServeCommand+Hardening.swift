@@ -16,9 +16,9 @@ extension ServeCommand {
             directory: FileModes.parseOctal(journalDirMode) ?? FileModes.defaultDirectoryMode)
     }
 
-    /// Whether requests must carry a token. No access control exists in this build yet, so a TCP listener
-    /// on anything but loopback is open to whoever can reach it.
-    var requiresAuthentication: Bool { false }
+    /// Whether requests must carry a token (a tokens file is configured); without one, a TCP listener on
+    /// anything but loopback is open to whoever can reach it.
+    var requiresAuthentication: Bool { auth.tokensFile != nil }
 
     func validateHardening() throws {
         guard bodyBudget >= 0 else { throw ValidationError("--body-budget must be >= 0") }

@@ -13,12 +13,14 @@ struct ServeCommand: ParsableCommand {
         discussion: """
             Listens on --socket PATH (a unix socket, mode 0660; a stale socket file is replaced, a live one is an \
             error) or --listen HOST:PORT; with neither, serves the listening socket inherited on fd 0 (spawn-fcgi, \
-            systemd StandardInput=socket). SIGTERM/SIGINT stop it cleanly.
+            systemd StandardInput=socket). SIGTERM/SIGINT stop it cleanly; SIGHUP re-reads the tokens file and the \
+            signing key file.
             """
     )
 
     @OptionGroup var journal: JournalOptions
     @OptionGroup var fsync: FsyncOption
+    @OptionGroup var auth: AuthOptions
     @Option(help: ArgumentHelp("Listen on a unix socket at this path.", valueName: "path")) var socket: String?
     @Option(help: ArgumentHelp("Listen on TCP HOST:PORT.", valueName: "host:port")) var listen: String?
     @Option(help: ArgumentHelp("Seconds without a write before a heartbeat comment.", valueName: "seconds"))
@@ -114,7 +116,13 @@ struct ServeCommand: ParsableCommand {
             store: store, configuration: api,
             follower: TailerFollower(tailer: journalTailer, syncBeforePublish: policy == .always),
             clock: clock, logger: logger)
-        let service = RunsService(context: context)
+        let accessControl: AccessControl
+        do {
+            accessControl = try AccessControl(settings: auth.settings, logger: logger)
+        } catch {
+            throw CLIFailure("\(error)")
+        }
+        let service = RunsService(context: context, accessControl: accessControl)
 
         let listenMode: FastCGIServerConfiguration.Listen
         if let socket {
@@ -126,11 +134,11 @@ struct ServeCommand: ParsableCommand {
         }
         let server: FastCGIServer
         do {
-            server = try FastCGIServer(
-                configuration: FastCGIServerConfiguration(
-                    listen: listenMode, maxBodyBytes: maxBody, bodyBudgetBytes: bodyBudget, maxStreams: maxStreams,
-                    stopGracePeriod: .seconds(shutdownGrace)),
-                handler: service, logger: logger)
+            var serverConfiguration = FastCGIServerConfiguration(
+                listen: listenMode, maxBodyBytes: maxBody, bodyBudgetBytes: bodyBudget, maxStreams: maxStreams,
+                stopGracePeriod: .seconds(shutdownGrace))
+            serverConfiguration.onReload = { accessControl.reload() }
+            server = try FastCGIServer(configuration: serverConfiguration, handler: service, logger: logger)
         } catch {
             throw CLIFailure("\(error)")
         }
