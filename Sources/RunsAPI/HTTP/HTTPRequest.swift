@@ -11,6 +11,15 @@ public struct HTTPRequest: Sendable {
     public var headers: [String: String]
     /// The body, already bounded by the transport's `--max-body`.
     public var body: [UInt8]
+    /// Shared by every copy of this request (see `RequestAnnotations`).
+    public let annotations = RequestAnnotations()
+
+    /// The token name the request was made with, for the request log; set by the auth layer. Setting it on any
+    /// copy of the request sets it on all of them.
+    public var principal: String? {
+        get { annotations.principal }
+        nonmutating set { annotations.principal = newValue }
+    }
 
     public init(
         method: String, path: String, query: [(name: String, value: String)] = [],

@@ -14,5 +14,6 @@ enum CommandRegistry {
         PruneCommand.self,
         StatsCommand.self,
         ServeCommand.self,
+        ConfigCommand.self,
     ]
 }
