@@ -1,9 +1,10 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Layering, bottom up (each target imports only the ones listed before it):
 //   RunJournal (store) → JournalTailer (inotify follow) → RunsAPI (HTTP-agnostic operations)
 //   → FastCGIServer (the only libfcgi user, via CFastCGI) → runjournal (CLI executable)
+// ServeConfiguration (the settings of `serve` from file, environment and flags) sits beside them, used by runjournal.
 let package = Package(
     name: "RunJournal",
     platforms: [.macOS(.v15)],
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Traits need tools 6.1. YAML pulls in Yams; JSON is a default trait.
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
     ],
     targets: [
         .systemLibrary(
@@ -44,10 +47,17 @@ let package = Package(
             name: "FastCGIServer",
             dependencies: ["CFastCGI", "RunsAPI", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "ServeConfiguration",
+            dependencies: [
+                "RunJournal", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
         .executableTarget(
             name: "runjournal",
             dependencies: [
-                "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer",
+                "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer", "ServeConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -58,6 +68,7 @@ let package = Package(
             name: "RunsAPITests",
             dependencies: ["RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "ServeConfigurationTests", dependencies: ["ServeConfiguration"]),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),
         // Fixtures are read from the source tree (#filePath), not bundled.
         .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"], exclude: ["Fixtures"]),

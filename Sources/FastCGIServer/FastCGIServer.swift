@@ -20,6 +20,8 @@ public final class FastCGIServer: Sendable {
     public let configuration: FastCGIServerConfiguration
     private let handler: any HTTPHandler
     private let logger: Logger
+    /// Told about every request once it is answered (the request log).
+    private let observer: (any RequestObserver)?
     private let socket: ListeningSocket
     private let pool: WorkerPool
     private let monitor: HangupMonitor
@@ -70,11 +72,15 @@ public final class FastCGIServer: Sendable {
 
     /// Creates the listening socket (so a live socket, a bad path or a busy port is reported here, before
     /// anything runs) but accepts nothing until `run()`.
-    public init(configuration: FastCGIServerConfiguration, handler: any HTTPHandler, logger: Logger) throws {
+    public init(
+        configuration: FastCGIServerConfiguration, handler: any HTTPHandler, logger: Logger,
+        observer: (any RequestObserver)? = nil
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
+        self.observer = observer
         maxConcurrent = configuration.effectiveMaxConcurrentRequests
         bodyBudget = BodyBudget(limit: configuration.bodyBudgetBytes)
         probe = configuration.measuresStackUsage ? StackProbe() : nil
@@ -427,16 +433,23 @@ public final class FastCGIServer: Sendable {
     /// Serves one request and completes its response. Returns whether the connection may carry another
     /// request: false when the response could not be delivered whole.
     private func serve(_ connection: FastCGIConnection) -> Bool {
+        let started = MonotonicTime.now()
         let head: RequestDecoder.Head
         switch RequestDecoder.decodeHead(connection.parameters()) {
         case .success(let decoded): head = decoded
         case .failure(let rejection):
+            report(method: "-", path: "", status: rejection.response.status, since: started)
             return send(rejection.response, on: connection, method: "GET")
+        }
+        /// Answers a request refused before the handler, and reports it.
+        func refuseBeforeHandler(_ response: HTTPResponse) -> Bool {
+            report(method: head.method, path: head.path, status: response.status, since: started)
+            return send(response, on: connection, method: head.method)
         }
 
         let limit = configuration.maxBodyBytes
         if let declared = head.declaredLength, declared > limit {
-            return send(tooLarge(), on: connection, method: head.method)
+            return refuseBeforeHandler(tooLarge())
         }
         // Bodies in flight are bounded as a whole too (see BodyBudget); the reservation lasts until the
         // response is done.
@@ -460,20 +473,34 @@ public final class FastCGIServer: Sendable {
                 extraHeaders: [("Retry-After", String(configuration.retryAfterSeconds))]), on: connection, method: head.method)
         }
         if body.count > limit {
-            return send(tooLarge(), on: connection, method: head.method)
+            return refuseBeforeHandler(tooLarge())
         }
         if let declared = head.declaredLength, body.count < declared {
-            return send(RequestDecoder.badRequest("the request body ended after \(body.count) of \(declared) bytes"), on: connection, method: head.method)
+            return refuseBeforeHandler(RequestDecoder.badRequest("the request body ended after \(body.count) of \(declared) bytes"))
         }
 
         let request = HTTPRequest(method: head.method, path: head.path, query: head.queryPairs, headers: head.headers, body: body)
         let response = handler.handle(request)
         switch response.body {
         case .bytes:
+            defer { report(request, status: response.status, since: started) }
             return send(response, on: connection, method: head.method)
         case .stream(let produce):
-            return stream(response, produce, on: connection, path: head.path)
+            var status = response.status
+            defer { report(request, status: status, since: started) }
+            return stream(response, produce, on: connection, path: head.path, status: &status)
         }
+    }
+
+    private func report(_ request: HTTPRequest, status: Int, since started: MonotonicTime) {
+        report(method: request.method, path: request.path, status: status, since: started, principal: request.principal)
+    }
+
+    private func report(method: String, path: String, status: Int, since started: MonotonicTime, principal: String? = nil) {
+        guard let observer else { return }
+        let duration = Duration.nanoseconds(MonotonicTime.now().nanoseconds - started.nanoseconds)
+        observer.requestCompleted(
+            CompletedRequest(method: method, path: path, status: status, duration: duration, principal: principal))
     }
 
     private func tooLarge() -> HTTPResponse {
@@ -497,13 +524,15 @@ public final class FastCGIServer: Sendable {
         return true
     }
 
+    /// `status` is set to what the client was answered (a refusal's status when the cap is reached).
     private func stream(
         _ response: HTTPResponse, _ produce: @Sendable (any ResponseBodyWriter) throws -> Void,
-        on connection: FastCGIConnection, path: String
+        on connection: FastCGIConnection, path: String, status: inout Int
     ) -> Bool {
         guard reserveStream() else {
             let limit = configuration.maxStreams
             logger.warning("stream refused: at maxStreams", metadata: ["limit": "\(limit)", "path": "\(path)"])
+            status = 200  // the EventSource-friendly refusal: retry hint, a comment, the end
             return send(StreamLimitRefusal.response(retryAfterSeconds: configuration.retryAfterSeconds), on: connection, method: "GET")
         }
         defer {

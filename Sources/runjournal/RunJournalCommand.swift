@@ -25,7 +25,7 @@ struct RunJournalCommand: ParsableCommand {
     static func main() {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessEnvironment.logLevel
+            handler.logLevel = ProcessLogLevel.current
             return handler
         }
         do {

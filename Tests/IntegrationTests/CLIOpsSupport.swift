@@ -18,8 +18,9 @@ enum OpsCLI {
 
     /// The test process's environment without anything that changes the CLI's behaviour, plus `extra`.
     static func environment(_ extra: [String: String] = [:]) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
-        for key in ["RUNJOURNAL_DIR", "RUNJOURNAL_NOW", "NO_COLOR", "RUNJOURNAL_LOG_LEVEL"] { environment[key] = nil }
+        // No RUNJOURNAL_* at all: they are settings of serve (an unknown one stops it) or the tests' own knobs.
+        var environment = ChildProcess.inheritedEnvironment
+        environment["NO_COLOR"] = nil
         environment.merge(extra) { $1 }
         return environment
     }

@@ -109,4 +109,7 @@ final class FailedJournals: Sendable {
     func forget(_ id: RunID) {
         lock.withLock { failures[id] = nil }
     }
+
+    /// Every run with a recorded failure (each may since have been repaired: a new inode).
+    var runIDs: [RunID] { lock.withLock { Array(failures.keys) } }
 }

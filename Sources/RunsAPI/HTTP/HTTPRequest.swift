@@ -11,9 +11,15 @@ public struct HTTPRequest: Sendable {
     public var headers: [String: String]
     /// The body, already bounded by the transport's `--max-body`.
     public var body: [UInt8]
-    /// Who is asking: the access token's name once `AccessControl` let the request in (`stream-token` for a
-    /// stream token), nil when access control is off. For logs; never a secret.
-    public var principal: String?
+    /// Shared by every copy of this request (see `RequestAnnotations`).
+    public let annotations = RequestAnnotations()
+
+    /// The token name the request was made with, for the request log; set by the auth layer. Setting it on any
+    /// copy of the request sets it on all of them.
+    public var principal: String? {
+        get { annotations.principal }
+        nonmutating set { annotations.principal = newValue }
+    }
     /// The runs the credential is confined to (its run pattern), set with `principal`; nil for every run.
     /// Operations that name no single run (list, create) apply it themselves.
     public var allowedRuns: RunPattern?

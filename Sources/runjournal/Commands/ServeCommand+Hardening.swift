@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import RunJournal
+import ServeConfiguration
 
 #if canImport(Glibc)
 import Glibc
@@ -9,36 +10,24 @@ import Glibc
 /// `serve`'s hardening settings: the modes of what the store creates, the journal directory made when
 /// missing, the body budget's bounds, and the warning for a TCP listener nobody guards.
 extension ServeCommand {
-    /// The modes from `--journal-file-mode` and `--journal-dir-mode` (validated in `validate`).
-    var fileModes: FileModes {
-        FileModes(
-            journal: FileModes.parseOctal(journalFileMode) ?? FileModes.defaultJournalMode,
-            directory: FileModes.parseOctal(journalDirMode) ?? FileModes.defaultDirectoryMode)
+    /// The modes of `files.journal_mode` and `files.directory_mode`.
+    static func fileModes(_ settings: ServeSettings) -> FileModes {
+        FileModes(journal: mode_t(settings.journalFileMode), directory: mode_t(settings.directoryMode))
     }
 
-    /// Whether requests must carry a token (a tokens file is configured); without one, a TCP listener on
-    /// anything but loopback is open to whoever can reach it.
-    var requiresAuthentication: Bool { auth.tokensFile != nil }
-
-    func validateHardening() throws {
-        guard bodyBudget >= 0 else { throw ValidationError("--body-budget must be >= 0") }
-        guard bodyBudget >= maxBody else {
-            throw ValidationError("--body-budget (\(bodyBudget)) must be at least --max-body (\(maxBody)): a largest body could never be accepted")
-        }
-        guard FileModes.parseOctal(journalFileMode) != nil else {
-            throw ValidationError("--journal-file-mode must be octal permission bits such as 0640 (got \(journalFileMode))")
-        }
-        guard FileModes.parseOctal(journalDirMode) != nil else {
-            throw ValidationError("--journal-dir-mode must be octal permission bits such as 0750 (got \(journalDirMode))")
+    static func validateHardening(_ settings: ServeSettings) throws {
+        guard settings.bodyBudgetBytes >= settings.maxBodyBytes else {
+            throw CLIFailure.usage(
+                "http.body_budget_bytes (\(settings.bodyBudgetBytes)) must be at least http.max_body_bytes (\(settings.maxBodyBytes)): a largest body could never be accepted")
         }
     }
 
     /// Opens the store with the configured modes, first creating the journal directory (not its parents)
-    /// with `--journal-dir-mode` when it does not exist. An existing directory keeps its mode; one that
-    /// lets other users in gets a warning.
-    func openHardenedStore(fsync policy: FsyncPolicy, logger: Logger) throws -> JournalStore {
-        let modes = fileModes
-        let directory = journal.directory
+    /// with the directory mode when it does not exist. An existing directory keeps its mode; one that lets
+    /// other users in gets a warning.
+    static func openHardenedStore(_ settings: ServeSettings, logger: Logger) throws -> JournalStore {
+        let modes = fileModes(settings)
+        let directory = settings.journalDirectory
         if mkdir(directory, modes.directory) == 0 {
             _ = chmod(directory, modes.directory)
             logger.notice("created the journal directory", metadata: ["journal": "\(directory)", "mode": "\(FileModes.format(modes.directory))"])
@@ -53,9 +42,9 @@ extension ServeCommand {
             ])
         }
         var storeLogger = Logger(label: "runjournal")
-        storeLogger.logLevel = .info
+        storeLogger.logLevel = settings.logLevel
         do {
-            return try JournalStore(directory: directory, fsyncPolicy: policy, logger: storeLogger, fileModes: modes)
+            return try JournalStore(directory: directory, fsyncPolicy: settings.fsync, logger: storeLogger, fileModes: modes)
         } catch {
             throw CLIFailure("journal directory \(directory): \(JournalOptions.reason(error))")
         }
@@ -63,11 +52,11 @@ extension ServeCommand {
 
     /// A TCP listener outside loopback without authentication lets anyone who reaches the port read,
     /// append to and stop every run: said once, loudly, at start.
-    func warnIfListeningUnprotected(logger: Logger) {
-        guard let listen, let (host, _) = Self.parseListen(listen), !Self.isLoopback(host), !requiresAuthentication else { return }
+    static func warnIfListeningUnprotected(_ settings: ServeSettings, logger: Logger) {
+        guard let address = settings.listenAddress, !isLoopback(address.host), settings.authTokensFile == nil else { return }
         logger.warning(
-            "listening on a non-loopback address without authentication: anyone who can reach it can read, append to and stop every run; configure --auth-tokens or listen on loopback or a unix socket",
-            metadata: ["listen": "\(listen)"])
+            "listening on a non-loopback address without authentication: anyone who can reach it can read, append to and stop every run; configure auth.tokens_file (--auth-tokens) or listen on loopback or a unix socket",
+            metadata: ["listen": "\(address)"])
     }
 
     /// `127.0.0.0/8`, `::1`, `::ffff:127.x.y.z` and `localhost`; anything else (`0.0.0.0`, `::`, another

@@ -15,5 +15,6 @@ enum CommandRegistry {
         StatsCommand.self,
         ServeCommand.self,
         TokenCommand.self,
+        ConfigCommand.self,
     ]
 }

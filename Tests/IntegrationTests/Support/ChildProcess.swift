@@ -61,7 +61,7 @@ final class ChildProcess: @unchecked Sendable {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let environmentStrings = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let environmentStrings = (environment ?? Self.inheritedEnvironment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { environmentStrings.forEach { free($0) } }
 
         var child = pid_t()
@@ -70,6 +70,13 @@ final class ChildProcess: @unchecked Sendable {
             throw SpawnError(description: "cannot start \(executable): \(String(cString: strerror(status)))")
         }
         pid = child
+    }
+
+    /// The test process's environment without RUNJOURNAL_* variables: those are settings of `runjournal serve`
+    /// (where an unknown one is an error) or knobs of the tests themselves (RUNJOURNAL_CRASH_ROUNDS); a child
+    /// gets only the ones its test gives it.
+    static var inheritedEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RUNJOURNAL_") }
     }
 
     /// glibc 2.34+ extensions, looked up at run time (the Glibc module does not export them).
