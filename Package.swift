@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Metrics: the libraries record through swift-metrics' API only; `serve` bootstraps the Prometheus backend.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -24,15 +27,24 @@ let package = Package(
         ),
         .target(
             name: "RunJournal",
-            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "JournalTailer",
-            dependencies: ["RunJournal", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunJournal", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "RunsAPI",
-            dependencies: ["RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "FastCGIServer",
@@ -44,13 +56,18 @@ let package = Package(
                 "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(name: "RunJournalTests", dependencies: ["RunJournal"]),
         .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal"]),
         .testTarget(
             name: "RunsAPITests",
-            dependencies: ["RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),
         // Fixtures are read from the source tree (#filePath), not bundled.

@@ -11,7 +11,12 @@ public final class RunsService: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
-        guard let route = Route(path: request.path) else {
+        let route = Route(path: request.path)
+        return context.metrics.counting(respond(to: request, route: route), route: route)
+    }
+
+    private func respond(to request: HTTPRequest, route: Route?) -> HTTPResponse {
+        guard let route else {
             return .error(404, code: "not_found", message: "no route for \(request.path)")
         }
         guard route.allowedMethods.contains(request.method) else {
@@ -28,6 +33,7 @@ public final class RunsService: HTTPHandler {
             case (.runEvents(let id), "POST"): return try AppendEventsOperation(context: context).handle(request, id: id)
             case (.runEvents(let id), _): return try EventsOperation(context: context).handle(request, id: id)
             case (.runStop(let id), _): return try StopRunOperation(context: context).handle(request, id: id)
+            case (.metrics, _): return MetricsOperation(context: context).handle(request)
             }
         } catch {
             if case JournalError.io = error as? JournalError ?? .invalidBatch("") {

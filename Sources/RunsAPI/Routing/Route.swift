@@ -7,8 +7,13 @@ public enum Route: Equatable, Sendable {
     case run(String)  // /v1/runs/:id
     case runEvents(String)  // /v1/runs/:id/events
     case runStop(String)  // /v1/runs/:id/stop
+    case metrics  // /metrics (Prometheus text format; admin scope when auth is on)
 
     public init?(path: String) {
+        if path == "/metrics" {
+            self = .metrics
+            return
+        }
         // Matched on the path's UTF-8 bytes, segment by segment: this runs for every request, and only the
         // id becomes a String.
         var utf8 = path.utf8[...]
@@ -40,6 +45,19 @@ public enum Route: Equatable, Sendable {
         case .run: return ["GET"]
         case .runEvents: return ["GET", "POST"]
         case .runStop: return ["POST"]
+        case .metrics: return ["GET"]
+        }
+    }
+
+    /// The route as written in the docs, with `:id` for the run id: what logs and metrics name a request by,
+    /// so a label never holds a raw path (one series per run would be unbounded).
+    public var pattern: String {
+        switch self {
+        case .runs: return "/v1/runs"
+        case .run: return "/v1/runs/:id"
+        case .runEvents: return "/v1/runs/:id/events"
+        case .runStop: return "/v1/runs/:id/stop"
+        case .metrics: return "/metrics"
         }
     }
 }

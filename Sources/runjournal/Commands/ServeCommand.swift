@@ -75,6 +75,8 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         let logger = Logger(label: "runjournal.serve")
+        // Before anything that records: the store, tailer and API take their metric objects at creation.
+        let metrics = PrometheusExposition.bootstrap(startedAtMillis: SystemClock().nowMillis())
         let policy = try fsync.policy()
         let store = try journal.openStore(fsync: policy, logLevel: .info)
         do {
@@ -94,10 +96,11 @@ struct ServeCommand: ParsableCommand {
         api.idleTimeoutSeconds = idleTimeout == "off" ? nil : Int(idleTimeout)
         api.stopGraceSeconds = stopGrace
         api.retryMillis = retryMs
-        let context = RunsContext(
+        var context = RunsContext(
             store: store, configuration: api,
             follower: TailerFollower(tailer: journalTailer, syncBeforePublish: policy == .always),
             clock: clock, logger: logger)
+        context.metricsExposition = metrics
         let service = RunsService(context: context)
 
         let listenMode: FastCGIServerConfiguration.Listen
