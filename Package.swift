@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Traits need tools 6.1. YAML pulls in Yams; JSON is a default trait.
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        // Metrics: the libraries record through swift-metrics' API only; `serve` bootstraps the Prometheus backend.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -29,11 +32,17 @@ let package = Package(
         ),
         .target(
             name: "RunJournal",
-            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "JournalTailer",
-            dependencies: ["RunJournal", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunJournal", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "RunsAPI",
@@ -41,6 +50,7 @@ let package = Package(
                 "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
                 // Access control: SHA-256 of token secrets, HMAC-SHA-256 stream tokens.
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(
@@ -60,13 +70,18 @@ let package = Package(
                 "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer", "ServeConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(name: "RunJournalTests", dependencies: ["RunJournal"]),
         .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal"]),
         .testTarget(
             name: "RunsAPITests",
-            dependencies: ["RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(name: "ServeConfigurationTests", dependencies: ["ServeConfiguration"]),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),

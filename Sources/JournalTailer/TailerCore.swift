@@ -31,6 +31,7 @@ final class TailerCore: Sendable {
     let logger: Logger
     let faults: TailerFaults
     let poller: Poller
+    let metrics = TailerMetrics()
     private let registry = LockedValue<[String: FollowedJournal]>([:])
 
     let sharedReads = Atomic<Int>(0)
@@ -168,6 +169,7 @@ final class TailerCore: Sendable {
             return
         }
         if case .polling = previous { return }
+        metrics.pollFallbacks.increment()
         logger.warning("inotify watch lost; polling the journal instead", metadata: ["path": "\(journal.path)"])
         undo(previous, for: journal)
     }
@@ -183,7 +185,12 @@ final class TailerCore: Sendable {
     /// Watches `path` with inotify when this tailer may, else schedules `pollTarget` on the poller. The
     /// fallbacks are logged once per tailer, since on a machine at its limits every journal would repeat them.
     func makeFollow(path: String, mask: UInt32, target: any InotifyTarget, pollTarget: any PollTarget) -> FollowMethod {
-        guard case .inotify = mode, let hub = obtainHub() else {
+        guard case .inotify = mode else {
+            if let error = poller.add(pollTarget) { logPollerUnavailable(error, path: path) }
+            return .polling(poller)
+        }
+        guard let hub = obtainHub() else {
+            metrics.pollFallbacks.increment()
             if let error = poller.add(pollTarget) { logPollerUnavailable(error, path: path) }
             return .polling(poller)
         }
@@ -206,6 +213,7 @@ final class TailerCore: Sendable {
                 logger.warning("inotify_add_watch failed; polling instead",
                                metadata: ["path": "\(path)", "errno": "\(error.errno)"])
             }
+            metrics.pollFallbacks.increment()
             if let error = poller.add(pollTarget) { logPollerUnavailable(error, path: path) }
             return .polling(poller)
         }

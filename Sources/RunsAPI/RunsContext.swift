@@ -16,6 +16,10 @@ public struct RunsContext: Sendable {
     public let follower: any JournalFollowing
     public let shutdown: ShutdownSignal
     public let logger: Logger
+    /// Counters and gauges of the API (swift-metrics; from the factory current when the context is made).
+    public let metrics: APIMetrics
+    /// What `GET /metrics` renders; nil (the default) answers it 404. `serve` sets it after bootstrapping.
+    public var metricsExposition: (any MetricsExposition)?
 
     public init(
         store: JournalStore, configuration: RunsAPIConfiguration, follower: any JournalFollowing,
@@ -35,6 +39,7 @@ public struct RunsContext: Sendable {
         self.follower = follower
         self.shutdown = shutdown
         self.logger = logger
+        self.metrics = APIMetrics()
     }
 
     public var lifecycle: LifecyclePolicy { LifecyclePolicy(configuration: configuration) }

@@ -15,8 +15,13 @@ public final class RunsService: HTTPHandler {
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         var request = request
-        if let refusal = admit(&request) { return refusal }
-        guard let route = Route(path: request.path) else {
+        let route = Route(path: request.path)
+        if let refusal = admit(&request) { return context.metrics.counting(refusal, route: route) }
+        return context.metrics.counting(respond(to: request, route: route), route: route)
+    }
+
+    private func respond(to request: HTTPRequest, route: Route?) -> HTTPResponse {
+        guard let route else {
             return .error(404, code: "not_found", message: "no route for \(request.path)")
         }
         guard route.allowedMethods.contains(request.method) else {
@@ -35,6 +40,7 @@ public final class RunsService: HTTPHandler {
             case (.runStop(let id), _): return try StopRunOperation(context: context).handle(request, id: id)
             case (.runStreamTokens(let id), _):
                 return try StreamTokensOperation(context: context, signer: accessControl.signer).handle(request, id: id)
+            case (.metrics, _): return MetricsOperation(context: context).handle(request)
             }
         } catch {
             if APIError.isServerFault(error) {

@@ -2,13 +2,14 @@
 # Installs the Debian packages RunJournal needs to build, run and test, if any is missing.
 # Usage: deploy/scripts/install-deps.sh [--test]   (--test adds what the test suite needs: lighttpd, wrk, jq, and
 # e2fsprogs, util-linux and mount for the disk-fault tests, which build ext4 filesystems on loop devices;
-# chromium for the browser EventSource test, systemd for `systemd-analyze verify` of the shipped units)
+# chromium for the browser EventSource test, systemd for `systemd-analyze verify` of the shipped units;
+# prometheus, whose promtool checks the /metrics scrape and whose server scrapes it in the metrics tests)
 set -euo pipefail
 
 packages=(libfcgi-dev nginx-light curl)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(lighttpd wrk procps jq e2fsprogs util-linux mount)
-    packages+=(chromium systemd)
+    packages+=(chromium systemd prometheus)
 fi
 
 missing=()
@@ -27,8 +28,8 @@ fi
 echo "install-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged web servers on port 80 after install; the tests and the run script start
-# their own on loopback ports, so stop the system ones (they would only get in the way).
-for service in nginx lighttpd; do
+# Debian starts the packaged web servers on port 80 (and Prometheus on 9090) after install; the tests and the
+# run script start their own on loopback ports, so stop the system ones (they would only get in the way).
+for service in nginx lighttpd prometheus; do
     if command -v service >/dev/null 2>&1; then "${sudo[@]}" service "$service" stop >/dev/null 2>&1 || true; fi
 done

@@ -116,7 +116,10 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
             state.subscribers[id] = subscriber
             return subscriber.onWake
         }
-        wake?()
+        if let wake {
+            core.metrics.wakeups.increment()
+            wake()
+        }
     }
 
     func offset(of id: UInt64) -> Int64? {
@@ -260,6 +263,7 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
     /// nothing changed (an fstat, plus a stat with `checkIdentity`; no read).
     func refresh(checkIdentity: Bool) {
         let outcome = refreshLock.withLock { _ in refreshLocked(checkIdentity: checkIdentity) }
+        if !outcome.wakes.isEmpty { core.metrics.wakeups.increment(by: outcome.wakes.count) }
         for wake in outcome.wakes { wake() }
         if outcome.ended { core.journalEnded(self) }
     }

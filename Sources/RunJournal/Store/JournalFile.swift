@@ -121,6 +121,7 @@ final class JournalFile: @unchecked Sendable {
         let failure = JournalFailure(operation: operation, errno: code, durableSize: syncedSize, inode: inode)
         self.failure = failure
         failures.record(failure, for: id)
+        io.metrics.journalsFailed.increment()
         logger.error(
             "journal failed: appends to this run are refused until `runjournal verify --repair`",
             metadata: [

@@ -153,6 +153,8 @@ public final class JournalStore: Sendable {
             throw error
         }
 
+        io.metrics.runsCreated.increment()
+
         var summary = RunSummary(id: id)
         try line.withUnsafeBytes { raw in
             try JournalReader.forEachLine(in: raw, offset: 0, path: finalPath) { line in
@@ -253,6 +255,8 @@ public final class JournalStore: Sendable {
 
     /// Appends a batch under `conditions` (idempotency key, expected last seq), checked under the journal lock.
     public func append(_ id: RunID, _ events: [NewEvent], conditions: AppendConditions) throws -> AppendResult {
+        let start = ConditionLock.monotonicNanos()
+        defer { io.metrics.appendDuration.recordNanoseconds(Int64(ConditionLock.monotonicNanos() &- start)) }
         try Self.validateBatch(events)
         return try appendValidated(id, needsSummary: false, conditions: conditions) { _, _, _ in events }!
     }
@@ -315,6 +319,7 @@ public final class JournalStore: Sendable {
                 continue
             case .appended(let appended):
                 (seqs, replayed) = (appended, false)
+                io.metrics.eventsAppended.increment(by: appended.count)
             case .replayed(let original):
                 (seqs, replayed) = (original, true)
             }

@@ -34,6 +34,8 @@ public struct StoreFaults: Sendable {
 /// about writes that do not reach it.
 struct JournalIO: Sendable {
     let faults: StoreFaults
+    /// Where the store's counters and timings go (the sync timing is taken here, around the real call).
+    var metrics = StoreMetrics()
 
     func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         switch faults.fault(.write, path) {
@@ -54,6 +56,8 @@ struct JournalIO: Sendable {
 
     func fdatasync(_ fd: Int32, path: String) throws {
         if case .fail(let code)? = faults.fault(.fdatasync, path) { throw JournalError.io(operation: "fdatasync", path: path, errno: code) }
+        let start = ConditionLock.monotonicNanos()
+        defer { metrics.fsyncDuration.recordNanoseconds(Int64(ConditionLock.monotonicNanos() &- start)) }
         try Sys.fdatasync(fd, path: path)
     }
 

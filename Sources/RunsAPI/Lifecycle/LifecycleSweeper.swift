@@ -40,10 +40,13 @@ public final class LifecycleSweeper: Sendable {
             let observed = context.silence.observe(run)
             guard let deadline = lifecycle.nextDeadline(run, now: now, observed: observed), now >= deadline else { continue }
             do {
+                var decided: [NewEvent]?
                 let appended = try context.store.appendIf(run.id) { fresh in
-                    lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
+                    decided = lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
+                    return decided
                 }
                 if appended != nil {
+                    context.metrics.countLifecycleEvents(decided)
                     acted.append(run.id)
                     context.logger.info("sweep: lifecycle event appended", metadata: ["run": "\(run.id)"])
                 }

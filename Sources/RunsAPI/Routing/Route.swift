@@ -8,8 +8,13 @@ public enum Route: Equatable, Sendable {
     case runEvents(String)  // /v1/runs/:id/events
     case runStop(String)  // /v1/runs/:id/stop
     case runStreamTokens(String)  // /v1/runs/:id/stream-tokens
+    case metrics  // /metrics (Prometheus text format; admin scope when auth is on)
 
     public init?(path: String) {
+        if path == "/metrics" {
+            self = .metrics
+            return
+        }
         // Matched on the path's UTF-8 bytes, segment by segment: this runs for every request, and only the
         // id becomes a String.
         var utf8 = path.utf8[...]
@@ -43,6 +48,28 @@ public enum Route: Equatable, Sendable {
         case .runEvents: return ["GET", "POST"]
         case .runStop: return ["POST"]
         case .runStreamTokens: return ["POST"]
+        case .metrics: return ["GET"]
+        }
+    }
+
+    /// The run id the route names, if any (as sent; validated by the operation).
+    public var runID: String? {
+        switch self {
+        case .run(let id), .runEvents(let id), .runStop(let id), .runStreamTokens(let id): return id
+        case .runs, .metrics: return nil
+        }
+    }
+
+    /// The route as written in the docs, with `:id` for the run id: what logs and metrics name a request by,
+    /// so a label never holds a raw path (one series per run would be unbounded).
+    public var pattern: String {
+        switch self {
+        case .runs: return "/v1/runs"
+        case .run: return "/v1/runs/:id"
+        case .runEvents: return "/v1/runs/:id/events"
+        case .runStop: return "/v1/runs/:id/stop"
+        case .runStreamTokens: return "/v1/runs/:id/stream-tokens"
+        case .metrics: return "/metrics"
         }
     }
 }

@@ -11,16 +11,12 @@ public struct RoutePattern: Sendable, Equatable {
     public static let unmatched = "(unmatched)"
 
     public init(path: String) {
-        switch Route(path: path) {
-        case .runs?: self.init(pattern: "/v1/runs", runID: nil)
-        case .run(let id)?: self.init(pattern: "/v1/runs/:id", runID: id)
-        case .runEvents(let id)?: self.init(pattern: "/v1/runs/:id/events", runID: id)
-        case .runStop(let id)?: self.init(pattern: "/v1/runs/:id/stop", runID: id)
-        case .runStreamTokens(let id)?: self.init(pattern: "/v1/runs/:id/stream-tokens", runID: id)
-        case nil:
-            let known = [HealthEndpoints.livenessPath, HealthEndpoints.readinessPath, "/metrics"]
+        guard let route = Route(path: path) else {
+            let known = [HealthEndpoints.livenessPath, HealthEndpoints.readinessPath]
             self.init(pattern: known.contains(path) ? path : Self.unmatched, runID: nil)
+            return
         }
+        self.init(pattern: route.pattern, runID: route.runID)
     }
 
     /// A malformed id (the API answers it 400) is not carried: a decoded path may hold any byte, a newline too.

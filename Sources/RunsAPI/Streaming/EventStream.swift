@@ -37,6 +37,8 @@ final class EventStream: @unchecked Sendable {
     /// When the stream last wrote, on the monotonic clock: a heartbeat is due `heartbeatSeconds` later
     /// whatever the wall clock does (set back an hour, it would otherwise hold heartbeats back an hour).
     private var lastWriteMonotonicMillis: Int64 = 0
+    /// Event frames in `buffer`, counted into the metrics when it is flushed (one atomic add per flush).
+    private var bufferedFrames = 0
     private let wake = WakeSignal()
     private let clientGone = Atomic<Bool>(false)
 
@@ -152,9 +154,12 @@ final class EventStream: @unchecked Sendable {
             let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: observed).map { max($0, holdUntil) }
             if let deadline = lifecycleDeadline, now >= deadline {
                 do {
+                    var decided: [NewEvent]?
                     let appended = try context.store.appendIf(runID) { fresh in
-                        lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
+                        decided = lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
+                        return decided
                     }
+                    if appended != nil { context.metrics.countLifecycleEvents(decided) }
                     if appended == nil {
                         // Someone else acted first or the run moved on: learn its current state.
                         state = try context.store.summary(of: runID)
@@ -172,6 +177,7 @@ final class EventStream: @unchecked Sendable {
             if context.monotonicClock.monotonicMillis() - lastWriteMonotonicMillis >= heartbeatMillis {
                 buffer.append(contentsOf: SSEFrame.heartbeat)
                 try flush(writer)
+                context.metrics.heartbeatsSent.increment()
             }
 
             // 4. Sleep until something happens or the next deadline (the sleeper takes wall-clock deadlines).
@@ -208,6 +214,7 @@ final class EventStream: @unchecked Sendable {
         let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
         guard line.seq > resumeAfter else { return terminal }
         SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
+        bufferedFrames += 1
         return terminal
     }
 
@@ -215,6 +222,10 @@ final class EventStream: @unchecked Sendable {
         guard !buffer.isEmpty else { return }
         try writer.write(buffer)
         try writer.flush()
+        if bufferedFrames > 0 {
+            context.metrics.sseFramesSent.increment(by: bufferedFrames)
+            bufferedFrames = 0
+        }
         buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * configuration.replayChunkBytes)
         lastWriteMonotonicMillis = context.monotonicClock.monotonicMillis()
     }

@@ -30,6 +30,8 @@ struct ServeCommand: ParsableCommand {
         ProcessLogLevel.current = settings.logLevel
         try Self.validateHardening(settings)
         let logger = Logger(label: "runjournal.serve")
+        // Before anything that records: the store, tailer and API take their metric objects at creation.
+        let metrics = PrometheusExposition.bootstrap(startedAtMillis: SystemClock().nowMillis())
         let policy = settings.fsync
         let store = try Self.openHardenedStore(settings, logger: logger)
         Self.warnIfListeningUnprotected(settings, logger: logger)
@@ -51,10 +53,11 @@ struct ServeCommand: ParsableCommand {
         api.idleTimeoutSeconds = settings.idleTimeoutSeconds
         api.stopGraceSeconds = settings.stopGraceSeconds
         api.retryMillis = settings.retryMillis
-        let context = RunsContext(
+        var context = RunsContext(
             store: store, configuration: api,
             follower: TailerFollower(tailer: journalTailer, syncBeforePublish: policy == .always),
             clock: clock, logger: logger)
+        context.metricsExposition = metrics
         let accessControl: AccessControl
         do {
             accessControl = try AccessControl(

@@ -24,7 +24,8 @@ struct APIHarness {
     init(
         clockStart: Int64 = VirtualClock.defaultStart, startedAt: Int64 = VirtualClock.defaultStart,
         configure: (inout RunsAPIConfiguration) -> Void = { _ in },
-        onFollow: (@Sendable (String, Int64) -> Void)? = nil
+        onFollow: (@Sendable (String, Int64) -> Void)? = nil,
+        exposition: (any MetricsExposition)? = nil
     ) throws {
         directory = TemporaryDirectory("api")
         clock = VirtualClock(clockStart)
@@ -34,9 +35,11 @@ struct APIHarness {
         store = try JournalStore(directory: directory.path, fsyncPolicy: .never, clock: clock, logger: .quietForTests)
         var configuration = RunsAPIConfiguration(startedAtMillis: startedAt)
         configure(&configuration)
-        context = RunsContext(
+        var context = RunsContext(
             store: store, configuration: configuration, follower: follower, clock: clock, sleeper: sleeper,
             shutdown: shutdown, logger: .quietForTests)
+        context.metricsExposition = exposition
+        self.context = context
         service = RunsService(context: context)
         t0 = startedAt
     }
