@@ -14,7 +14,8 @@ import FuzzSupport
 ///   with `corruptJournal` at the first line that does not scan, ignores an unterminated tail, and stops when
 ///   the body says so;
 /// - reading the same bytes from a file with a tiny chunk size (lines straddling reads, the buffer
-///   growing) yields the same lines and ends where the last complete line ends.
+///   growing) yields the same lines up to the last committed one (a batch's lines carry "more":true until
+///   its last) and ends there.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJournalLines(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     checkJournalLines(inputBytes(data, size))
@@ -101,11 +102,15 @@ func checkJournalLines(_ input: [UInt8]) {
             return true
         }
     } catch { fileFailure = error }
-    require(fromFile == expected, "forEachLine(from:) with chunk \(reader.chunkSize) yielded \(fromFile.count) lines, expected \(expected.count)")
+    // A file read holds back a batch until its last line (one without "more") is there: it yields the
+    // complete lines up to the last committed one, and ends there.
+    let committedCount = (expected.lastIndex { !$0.fields.more }).map { $0 + 1 } ?? 0
+    let expectedFromFile = Array(expected[..<committedCount])
+    require(fromFile == expectedFromFile, "forEachLine(from:) with chunk \(reader.chunkSize) yielded \(fromFile.count) lines, expected \(expectedFromFile.count)")
     checkFailure(fileFailure, expectedAt: expectedFailureAt.map { $0 - base }, input: input)
     if fileFailure == nil {
-        let lastLineEnd = expected.last.map { $0.offset - base + Int64($0.bytes.count) + 1 } ?? 0
-        require(end == lastLineEnd, "forEachLine(from:) ended at \(end), the last complete line ends at \(lastLineEnd)")
+        let lastLineEnd = expectedFromFile.last.map { $0.offset - base + Int64($0.bytes.count) + 1 } ?? 0
+        require(end == lastLineEnd, "forEachLine(from:) ended at \(end), the last committed line ends at \(lastLineEnd)")
     }
 }
 
@@ -146,7 +151,13 @@ func checkScan(_ line: [UInt8]) -> EventLine.Fields? {
             return fields
         }
         var rewritten: [UInt8] = []
-        EventLine.append(seq: fields.seq, millis: fields.timestampMillis, type: eventType, compactData: line[fields.data], to: &rewritten)
+        let idempotency = fields.idempotency.map { range in
+            line.withUnsafeBytes { IdempotencyRecord.parse(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        } ?? nil
+        require(fields.idempotency == nil || idempotency != nil, "scanned an idempotency record that does not parse: \(show(line))")
+        EventLine.append(
+            seq: fields.seq, millis: fields.timestampMillis, type: eventType, compactData: line[fields.data],
+            more: fields.more, idempotency: idempotency, to: &rewritten)
         require(rewritten == line + [0x0A], "scanned \(show(line)), the writer writes \(show(rewritten)) for its fields")
     }
     return fields

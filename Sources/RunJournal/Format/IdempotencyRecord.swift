@@ -127,7 +127,9 @@ public struct IdempotencyRecord: Sendable, Equatable {
             firstSeq = firstSeq * 10 + Int64(bytes[index] - 0x30)
             index += 1
         }
-        guard index > digitsStart, firstSeq > 0, index < bytes.count, bytes[index] == UInt8(ascii: "}") else { return nil }
+        // Digits as the writer spells them: no leading zero.
+        guard index > digitsStart, firstSeq > 0, bytes[digitsStart] != 0x30, index < bytes.count, bytes[index] == UInt8(ascii: "}")
+        else { return nil }
         index += 1
         guard let record = try? IdempotencyRecord(
             key: String(decoding: key, as: UTF8.self), request: String(decoding: request, as: UTF8.self), firstSeq: firstSeq)

@@ -179,11 +179,12 @@ struct AuthTests {
         let auth = try AuthStack.shared()
         let api = auth.client(.nginx)
         let run = try await api.createRun(e2eUniqueID("exp"), as: auth.writer)
-        let token = try await api.streamToken(run, as: auth.reader, ttl: 1)
+        // Long enough that the stream starts before it expires even on a loaded machine.
+        let token = try await api.streamToken(run, as: auth.reader, ttl: 5)
         let stream = try api.stream(run, query: "?access_token=\(token)")
         #expect(await stream.wait(timeout: .seconds(30)) { $0.events.count == 1 }, "\(stream.text)")
-        // Past the expiry (a lower bound only: the token has at most 1 s, plus the second it was made in).
-        try await Task.sleep(for: .milliseconds(2500))
+        // Past the expiry (a lower bound only: the token has at most 5 s, plus the second it was made in).
+        try await Task.sleep(for: .milliseconds(6500))
         let reconnect = try await api.request("GET", "/v1/runs/\(run)/events?access_token=\(token)&last_event_id=1")
         #expect(reconnect.status == 401, "\(reconnect.text)")
         #expect(reconnect.errorCode == "unauthorized")
