@@ -263,4 +263,27 @@ struct DiskFailureTests {
         #expect(journalError { try syncing.create(id: runID("d")) }?.code == "journal_failed")
         #expect(journalError { try syncing.append(runID("d"), [try event("one")]) }?.code == "journal_failed")
     }
+
+    @Test("durable before visible: a reader's size is taken before its sync, so a line written during the sync is not shown")
+    func visibleSizeIsTakenBeforeTheSync() throws {
+        let directory = try TemporaryDirectory()
+        let inject = LockedValue<String?>(nil)
+        let store = try store(directory, faults: StoreFaults { operation, path in
+            // While the reader syncs, another writer's line lands (written behind the store's back).
+            if operation == .fdatasync, let line = inject.withLock({ value -> String? in defer { value = nil }; return value }) {
+                appendText(path, line)
+            }
+            return nil
+        })
+        let id = runID("v")
+        try store.create(id: id)
+        try store.append(id, [try event("one")])
+        let journal = try store.openReader(id)
+        let before = fileSize(store.path(of: id))
+        inject.withLock { $0 = line(3, 0, "two") }
+        let visible = try store.visibleSize(of: journal, id: id)
+        #expect(fileSize(store.path(of: id)) > before, "the line landed during the sync")
+        #expect(visible.size == before)
+        #expect(!visible.failed)
+    }
 }
