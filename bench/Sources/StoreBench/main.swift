@@ -230,7 +230,7 @@ do {
             let failures = Atomic<Int>(0)
             let done = Atomic<Int>(0)
             for _ in 0..<4 {
-                startDetachedThread {
+                try startDetachedThread {
                     for _ in 0..<syncedAppends {
                         do { try always.append(id, [event]) } catch { failures.add(1, ordering: .relaxed) }
                     }
