@@ -286,4 +286,32 @@ struct DiskFailureTests {
         #expect(visible.size == before)
         #expect(!visible.failed)
     }
+
+    @Test("space is reserved ahead of small appends, and a run that ends gives back what it did not use")
+    func reservationIsGivenBackAtTheEnd() throws {
+        let directory = try TemporaryDirectory()
+        let reservations = LockedValue(0)
+        let store = try store(directory, faults: StoreFaults { operation, _ in
+            if operation == .fallocate { reservations.withLock { $0 += 1 } }
+            return nil
+        })
+        let id = runID("e")
+        try store.create(id: id)
+        for index in 0..<20 { try store.append(id, [try event("step", #"{"i":\#(index)}"#)]) }
+        // 20 small appends fit in one reservation.
+        #expect(reservations.withLock { $0 } == 1)
+        func allocatedBytes() -> Int64 {
+            var info = stat()
+            return stat(store.path(of: id), &info) == 0 ? Int64(info.st_blocks) * 512 : 0
+        }
+        let reserved = allocatedBytes()
+        try store.append(id, [try event("run.completed")])
+        let size = fileSize(store.path(of: id))
+        if reserved >= 16 * 1024 {  // the filesystem preallocates (tmpfs and ext4 do)
+            #expect(allocatedBytes() < reserved)
+            #expect(allocatedBytes() <= (size + 4095) / 4096 * 4096)
+        } else {
+            print("the filesystem of \(directory.path) does not preallocate; only the reservation count was checked")
+        }
+    }
 }

@@ -41,6 +41,11 @@ final class JournalFile: @unchecked Sendable {
     /// False once the filesystem said it cannot preallocate (ext4 without extents, some network filesystems):
     /// the reservation is then skipped, and a full disk is met by `write(2)` itself.
     private var canReserve = true
+    /// The file offset up to which space is reserved (by this handle's last reservation; bytes other writers
+    /// appended inside it only used it up). A reservation covers `reservationBytes` ahead, so a small append
+    /// costs no `fallocate`; a run that ends gives back what it did not use.
+    private var reservedEnd: Int64 = 0
+    private static let reservationBytes: Int64 = 16 * 1024
     /// For fsync=interval: a write happened since the last sync.
     private(set) var isDirty = false
     /// The last append's line buffer, reused by the next one (only while it is small: a huge batch's buffer
@@ -171,7 +176,9 @@ final class JournalFile: @unchecked Sendable {
             let info = try Sys.fstat(fd, path: path)
             if info.st_nlink == 0 { return (.stale, 0) }
             if Int64(info.st_size) != tail.size {
-                // Someone else wrote since we last looked: if that writer failed, its marker says so.
+                // Someone else wrote (or cut a torn tail) since we last looked: our reservation may be gone.
+                reservedEnd = 0
+                // If that writer failed, its marker says so.
                 if tail.size >= 0, let marked = markedFailure() {
                     failure = marked
                     throw failedError(marked)
@@ -225,8 +232,17 @@ final class JournalFile: @unchecked Sendable {
             let startSize = tail.size
             // Reserve the space first: a full disk is then refused before a byte is written, and the journal
             // stays good (507, appendable once there is room). Only a failing write makes it failed.
-            if canReserve {
-                canReserve = try io.reserve(fd, offset: startSize, length: Int64(bytes.count), path: path)
+            let endSize = startSize + Int64(bytes.count)
+            if canReserve && endSize > reservedEnd {
+                var length = max(Int64(bytes.count), Self.reservationBytes)
+                do {
+                    canReserve = try io.reserve(fd, offset: startSize, length: length, path: path)
+                } catch JournalError.io(_, _, ENOSPC) where length > Int64(bytes.count) {
+                    // Not room for the read-ahead: is there room for this batch?
+                    length = Int64(bytes.count)
+                    canReserve = try io.reserve(fd, offset: startSize, length: length, path: path)
+                }
+                reservedEnd = canReserve ? startSize + length : 0
             }
             do {
                 try bytes.withUnsafeBytes { buffer throws in try io.writeAll(fd, buffer, path: path) }
@@ -235,13 +251,20 @@ final class JournalFile: @unchecked Sendable {
                 // publishes; cut it off if we can (the repair does it otherwise). Never below `startSize`.
                 let code = Self.errno(of: error)
                 let cut = (try? io.ftruncate(fd, startSize, path: path)) != nil
+                reservedEnd = 0
                 // A refusal (no space, quota, file size limit) that left the file as it was is not a disk
                 // fault: the bytes before it are as good as they were, so the run stays appendable. Anything
                 // else (EIO...) or a cut that failed may have left dirty pages that never reach the disk.
                 if cut && Self.refusalErrnos.contains(code) { throw error }
                 throw fail(operation: "write", errno: code)
             }
-            tail = TailState(size: startSize + Int64(bytes.count), lastSeq: seq, lastMillis: millis, lastType: events[events.count - 1].type)
+            tail = TailState(size: endSize, lastSeq: seq, lastMillis: millis, lastType: events[events.count - 1].type)
+            if tail.lastType.isTerminal && reservedEnd > endSize {
+                // Nothing more will be appended: give back the blocks reserved past the end (ftruncate to the
+                // current size frees them; best effort, they are only space).
+                _ = try? io.ftruncate(fd, endSize, path: path)
+                reservedEnd = 0
+            }
             if summary?.byteCount == startSize {
                 try bytes.withUnsafeBytes { raw in
                     try JournalReader.forEachLine(in: raw, offset: startSize, path: path) { line in
