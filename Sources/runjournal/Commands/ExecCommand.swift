@@ -147,15 +147,11 @@ struct ExecCommand: ParsableCommand {
 
     private func terminalEvent(_ exit: ChildExit, stopped: Bool, durationMillis: Int64, dropped: Int) -> NewEvent {
         var data = JSONWriter()
-        let type: EventType
+        let type: EventType = stopped ? .stopped : (exit == .exited(0) ? .completed : .failed)
         data.object {
             if stopped {
-                type = .stopped
                 $0.key("reason"); $0.string("stop_requested")
-            } else if case .exited(0) = exit {
-                type = .completed
-            } else {
-                type = .failed
+            } else if type == .failed {
                 $0.key("reason")
                 if case .signaled = exit { $0.string("signal") } else { $0.string("exit_code") }
             }

@@ -59,7 +59,7 @@ struct SpawnedChild {
 
     private static func makePipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
-        guard pipe2(&fds, O_CLOEXEC) == 0 else {
+        guard let pipe2, pipe2(&fds, O_CLOEXEC) == 0 else {
             throw SpawnFailure(description: "cannot make a pipe: \(String(cString: strerror(errno)))")
         }
         return (fds[0], fds[1])
@@ -67,10 +67,16 @@ struct SpawnedChild {
 
     /// glibc 2.34+ extension, looked up at run time (the Glibc module does not export it).
     private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private static let closeFrom: CloseFrom? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let pointer = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(pointer, to: CloseFrom.self)
-    }()
+    private static let closeFrom: CloseFrom? = symbol("posix_spawn_file_actions_addclosefrom_np")
+    /// pipe2 is behind _GNU_SOURCE, which the Glibc module does not define; a pipe made without O_CLOEXEC
+    /// and flagged afterwards could leak into a command spawned by another thread in between.
+    private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    private static let pipe2: Pipe2? = symbol("pipe2")
+
+    private static func symbol<T>(_ name: String) -> T? {
+        guard let handle = dlopen(nil, RTLD_NOW), let pointer = dlsym(handle, name) else { return nil }
+        return unsafeBitCast(pointer, to: T.self)
+    }
 }
 
 /// How the child ended, from its wait status.
