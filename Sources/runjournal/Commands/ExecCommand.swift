@@ -107,12 +107,27 @@ struct ExecCommand: ParsableCommand {
         watcher.finish()
         let (remaining, dropped) = appender.close()
 
-        let terminal = terminalEvent(exit, stopped: stopper.stopRequested, durationMillis: durationMillis, dropped: dropped)
+        // What the appender still holds (the journal was refusing appends): one more try, in batches, then
+        // the terminal event, which counts whatever could not be written.
+        var unwritten = remaining[...]
+        var lastError: (any Error)?
+        while !unwritten.isEmpty {
+            let batch = unwritten.prefix(8192)
+            do { _ = try store.append(runID, Array(batch)) } catch {
+                lastError = error
+                break
+            }
+            unwritten = unwritten.dropFirst(batch.count)
+        }
+        let terminal = terminalEvent(exit, stopped: stopper.stopRequested, durationMillis: durationMillis, dropped: dropped + unwritten.count)
         do {
-            _ = try store.appendIf(runID) { _ in remaining + [terminal] }
+            _ = try store.appendIf(runID) { _ in [terminal] }
         } catch {
-            appender.reportFailure(error)
-            writeStandardError("runjournal: run \(runID): the terminal event could not be appended\n")
+            lastError = error
+        }
+        if let lastError {
+            appender.reportFailure(lastError)
+            if !unwritten.isEmpty { writeStandardError("runjournal: run \(runID): \(dropped + unwritten.count) output lines were not written\n") }
         }
         Glibc.exit(exit.processExitCode)
     }
