@@ -127,6 +127,26 @@ import Glibc
         #expect(Self.data(last)["signal"] as? String == "SIGTERM")
     }
 
+    @Test func aStopPostedThroughNginxEndsTheRun() async throws {
+        let stack = try E2EStack.shared()
+        let id = e2eUniqueID("exec-stop")
+        let exec = try ChildProcess(
+            executable: try TestPaths.runjournalBinary(),
+            arguments: ["exec", "--journal", stack.journalDirectory, "--id", id, "--", "sleep", "1000"],
+            environment: OpsCLI.environment())
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !OpsJournal.types(stack.journalDirectory, id).contains("run.started") && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let stop = try await stack.client(.nginx).post("/v1/runs/\(id)/stop")
+        #expect(stop.status == 202, "\(stop.text)")
+        let status = await exec.exited(within: .seconds(60))
+        #expect(status.flatMap(ChildProcess.exitCode) == 128 + SIGTERM)
+        let last = Self.events(stack.journalDirectory, id).last
+        #expect(last?["type"] as? String == "run.stopped")
+        #expect(Self.data(last)["reason"] as? String == "stop_requested")
+    }
+
     @Test func aChildIgnoringSIGTERMIsKilledAfterTheGrace() throws {
         let journal = try TemporaryDirectory(prefix: "exec")
         let exec = try startLive(journal, "stubborn", ["sh", "-c", "trap '' TERM; sleep 1000"], options: ["--stop-grace", "1"])
