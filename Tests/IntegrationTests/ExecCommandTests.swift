@@ -103,6 +103,16 @@ import Glibc
         #expect(Self.data(Self.events(journal.path, "tail").first { $0["type"] as? String == "stdout" })["line"] as? String == "no newline")
     }
 
+    /// Kills the command exec started (its process group), whatever happened: exec killed by a failing test
+    /// would leave it behind, in its own process group.
+    static func killCommand(_ directory: String, _ run: String) {
+        let all = events(directory, run)
+        // After a terminal event exec has reaped the command; its pid may belong to someone else by now.
+        guard !all.contains(where: { ["run.completed", "run.failed", "run.stopped"].contains($0["type"] as? String) }) else { return }
+        let started = all.first { $0["type"] as? String == "run.started" }
+        if let pid = data(started)["pid"] as? Int, pid > 0 { _ = kill(-pid_t(pid), SIGKILL) }
+    }
+
     /// Starts `exec` in the background and waits for its run.started.
     func startLive(_ journal: TemporaryDirectory, _ run: String, _ command: [String], options: [String] = []) throws -> ChildProcess {
         let child = try ChildProcess(
@@ -117,6 +127,7 @@ import Glibc
     @Test func aStopRequestEndsTheRunWithSIGTERM() throws {
         let journal = try TemporaryDirectory(prefix: "exec")
         let exec = try startLive(journal, "stop", ["sleep", "1000"])
+        defer { Self.killCommand(journal.path, "stop") }
         let stop = try OpsCLI.run(["stop", "--journal", journal.path, "stop"])
         #expect(stop.status == 0, "\(stop)")
         let status = exec.wait(timeout: .seconds(60))
@@ -134,6 +145,7 @@ import Glibc
             executable: try TestPaths.runjournalBinary(),
             arguments: ["exec", "--journal", stack.journalDirectory, "--id", id, "--", "sleep", "1000"],
             environment: OpsCLI.environment())
+        defer { Self.killCommand(stack.journalDirectory, id) }
         let deadline = ContinuousClock.now + .seconds(60)
         while !OpsJournal.types(stack.journalDirectory, id).contains("run.started") && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
@@ -150,6 +162,7 @@ import Glibc
     @Test func aChildIgnoringSIGTERMIsKilledAfterTheGrace() throws {
         let journal = try TemporaryDirectory(prefix: "exec")
         let exec = try startLive(journal, "stubborn", ["sh", "-c", "trap '' TERM; sleep 1000"], options: ["--stop-grace", "1"])
+        defer { Self.killCommand(journal.path, "stubborn") }
         #expect(try OpsCLI.run(["stop", "--journal", journal.path, "stubborn"]).status == 0)
         let status = exec.wait(timeout: .seconds(60))
         #expect(status.flatMap(ChildProcess.exitCode) == 128 + SIGKILL)
@@ -161,6 +174,7 @@ import Glibc
     @Test func sigintToExecIsPassedOnToTheChild() throws {
         let journal = try TemporaryDirectory(prefix: "exec")
         let exec = try startLive(journal, "int", ["sleep", "1000"])
+        defer { Self.killCommand(journal.path, "int") }
         exec.signal(SIGINT)
         let status = exec.wait(timeout: .seconds(60))
         #expect(status.flatMap(ChildProcess.exitCode) == 128 + SIGINT)
