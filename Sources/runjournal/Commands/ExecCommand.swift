@@ -41,14 +41,15 @@ struct ExecCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try journal.openStore(fsync: try fsync.policy())
-        // Before any thread starts (threads inherit the mask): SIGINT/SIGTERM are taken by the forwarding
-        // thread with sigwait. The child gets an empty mask and default dispositions from posix_spawn.
+        // Before any thread starts, the store's interval flusher included (threads inherit the mask): SIGINT and
+        // SIGTERM are taken by the forwarding thread with sigwait. The child gets an empty mask and default
+        // dispositions from posix_spawn.
         var forwarded = sigset_t()
         sigemptyset(&forwarded)
         sigaddset(&forwarded, SIGINT)
         sigaddset(&forwarded, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &forwarded, nil)
+        let store = try journal.openStore(fsync: try fsync.policy())
 
         let runID = try createOrTakeOver(store)
         writeStandardError("\(runID.rawValue)\n")
