@@ -11,6 +11,7 @@ enum CommandRegistry {
         ReplayCommand.self,
         LsCommand.self,
         StopCommand.self,
+        ExecCommand.self,
         PruneCommand.self,
         StatsCommand.self,
         ServeCommand.self,
