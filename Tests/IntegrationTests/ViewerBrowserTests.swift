@@ -37,8 +37,12 @@ struct ViewerBrowserTests {
             stop_visible: Boolean(d.querySelector('#stop') && !d.querySelector('#stop').hidden),
             runs: [...d.querySelectorAll('tr[data-run-id]')].map((r) => [r.dataset.runId, ...[...r.cells].map((c) => c.textContent)]),
             overflow: d.documentElement.scrollWidth - d.documentElement.clientWidth,
+            dialog_open: Boolean(d.querySelector('dialog[open]')),
           };
         }
+        // With access control on, the harness's own requests carry the token it was given (the viewer's do not:
+        // it must ask the reader).
+        const auth = params.get('token') ? {Authorization: `Bearer ${params.get('token')}`} : {};
         let last = '';
         async function tick() {
           const state = snapshot();
@@ -46,15 +50,27 @@ struct ViewerBrowserTests {
           if (text && text !== last) {
             try {
               const answer = await fetch(`/v1/runs/${params.get('report')}/events`, {
-                method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({type: 'snapshot', data: state})});
+                method: 'POST', headers: {'Content-Type': 'application/json', ...auth}, body: JSON.stringify({type: 'snapshot', data: state})});
               if (answer.ok) last = text;
             } catch (e) { /* the responder is restarting: the next tick sends it */ }
           }
           setTimeout(tick, 150);
         }
         tick();
-        const control = new EventSource(`/v1/runs/${params.get('control')}/events`);
-        control.addEventListener('click', (e) => frame.contentDocument.querySelector(JSON.parse(e.data).selector).click());
+        async function follow() {
+          let query = '';
+          if (params.get('token')) {
+            const minted = await (await fetch(`/v1/runs/${params.get('control')}/stream-tokens`, {method: 'POST', headers: auth})).json();
+            query = `?access_token=${encodeURIComponent(minted.token)}`;
+          }
+          const control = new EventSource(`/v1/runs/${params.get('control')}/events${query}`);
+          control.addEventListener('click', (e) => frame.contentDocument.querySelector(JSON.parse(e.data).selector).click());
+          control.addEventListener('fill', (e) => {
+            const {selector, value} = JSON.parse(e.data);
+            frame.contentDocument.querySelector(selector).value = value;
+          });
+        }
+        follow();
         </script></body></html>
         """
 
@@ -67,6 +83,7 @@ struct ViewerBrowserTests {
         var stop_visible: Bool
         var runs: [[String]]
         var overflow: Int
+        var dialog_open: Bool
     }
 
     /// nginx (shipped config plus the harness location) in front of a responder that can be restarted on
@@ -79,7 +96,11 @@ struct ViewerBrowserTests {
         var responder: RunJournalProcess?
         let nginx: WebServerFixture
 
-        init() throws {
+        let flags: [String]
+
+        /// `flags`: more `runjournal serve` flags (say, `--auth-tokens FILE`).
+        init(flags: [String] = []) throws {
+            self.flags = flags
             directory = try TemporaryDirectory(prefix: "viewer")
             site = try TemporaryDirectory(prefix: "site")
             try ViewerBrowserTests.harness.write(toFile: site.file("harness.html"), atomically: true, encoding: .utf8)
@@ -94,7 +115,7 @@ struct ViewerBrowserTests {
 
         func startResponder() throws {
             let process = try RunJournalProcess(
-                arguments: ["serve", "--journal", journal, "--socket", socket, "--idle-timeout", "off", "--retry-ms", "300"],
+                arguments: ["serve", "--journal", journal, "--socket", socket, "--idle-timeout", "off", "--retry-ms", "300"] + flags,
                 directory: try TemporaryDirectory(prefix: "rjv"))
             let socket = self.socket
             guard waitUntil(timeout: .seconds(20), { !process.isRunning || UnixSocketProbe.isAccepting(socket) }), process.isRunning else {
@@ -176,11 +197,14 @@ struct ViewerBrowserTests {
     struct Producer {
         let process: ChildProcess
 
+        /// `runjournal exec --help` succeeds and is exec's own help (for an unknown subcommand the binary
+        /// prints its overall help, also with status 0).
         static let hasExec: Bool = {
-            guard let binary = try? TestPaths.runjournalBinary(),
-                let process = try? ChildProcess(executable: binary, arguments: ["exec", "--help"])
+            guard let binary = try? TestPaths.runjournalBinary(), let directory = try? TemporaryDirectory(prefix: "help"),
+                let process = try? ChildProcess(executable: binary, arguments: ["exec", "--help"], stdout: .file(directory.file("out")))
             else { return false }
-            return process.wait(timeout: .seconds(60)).flatMap(ChildProcess.exitCode) == 0
+            guard process.wait(timeout: .seconds(60)).flatMap(ChildProcess.exitCode) == 0 else { return false }
+            return ((try? String(contentsOfFile: directory.file("out"), encoding: .utf8)) ?? "").contains("runjournal exec")
         }()
 
         /// Runs `script` (sh) as the queued run `id`: with exec, `runjournal exec --id ID -- sh -c SCRIPT`
@@ -264,7 +288,8 @@ struct ViewerBrowserTests {
         #expect(listed?.overflow ?? 1 <= 0, "the list scrolls sideways at 360 px")
 
         // Screenshots, wide and narrow (set RUNJOURNAL_VIEWER_SCREENSHOTS=DIR to keep them, e.g. for docs/).
-        let shots = try ProcessInfo.processInfo.environment["RUNJOURNAL_VIEWER_SCREENSHOTS"] ?? TemporaryDirectory(prefix: "shots").path
+        let scratch = try TemporaryDirectory(prefix: "shots")
+        let shots = ProcessInfo.processInfo.environment["RUNJOURNAL_VIEWER_SCREENSHOTS"] ?? scratch.path
         #expect(try Browser.screenshot(stack.url("/runs/job-1"), to: "\(shots)/viewer.png", windowSize: "1000,640"))
         #expect(try Browser.screenshot(stack.url("/runs/job-1"), to: "\(shots)/viewer-360.png", windowSize: "360,740"))
         #expect(try Browser.screenshot(stack.url("/"), to: "\(shots)/runs.png", windowSize: "1000,400"))
@@ -288,7 +313,7 @@ struct ViewerBrowserTests {
         let running = await Self.waitForSnapshot(stack, "report-2") { $0.status == "running" && $0.stop_visible }
         try #require(running != nil, "the page showed \(String(describing: stack.snapshot("report-2"))); chromium: \(browser.log)")
 
-        try await stack.client.append("control-2", "click", #"{"selector":"#stop"}"#)
+        try await stack.client.append("control-2", "click", ##"{"selector":"#stop"}"##)
         let stopped = await Self.waitForSnapshot(stack, "report-2") { $0.status == "stopped" }
         let journal = stack.lines("long")
         #expect(stopped != nil, "the page showed \(String(describing: stack.snapshot("report-2"))); journal: \(journal.map(\.type))")
@@ -322,5 +347,40 @@ struct ViewerBrowserTests {
         #expect(final.seqs == journal.map(\.seq), "rows by seq: nothing lost, nothing twice")
         #expect(Set(final.seqs).count == final.seqs.count)
         #expect(final.types.filter { $0 == "stdout" }.count == 150)
+    }
+
+    @Test("with access control on, the page asks for a token once and then lists and follows runs with it")
+    func asksForTokenOnce() async throws {
+        let token = try IssuedToken.issue("viewer", scopes: "read,write")
+        let secret = token.secret
+        let files = try TemporaryDirectory(prefix: "auth")
+        try AuthStack.writeTokens([token], in: files)
+        let stack = try Stack(flags: ["--auth-tokens", files.file("tokens")])
+        stack.retain(files)
+        let binary = try TestPaths.runjournalBinary()
+        func cli(_ arguments: [String]) throws {
+            let process = try ChildProcess(executable: binary, arguments: arguments + ["--journal", stack.journal])
+            #expect(process.wait(timeout: .seconds(60)).flatMap(ChildProcess.exitCode) == 0, "runjournal \(arguments)")
+        }
+        for id in ["guarded", "report-4", "control-4"] { try cli(["create", "--id", id]) }
+
+        let browser = try Browser(stack.url("/harness.html?path=/runs/guarded&report=report-4&control=control-4&token=\(secret)"))
+        defer { browser.close() }
+        let asked = await Self.waitForSnapshot(stack, "report-4") { $0.dialog_open }
+        try #require(asked != nil, "no token dialog: \(String(describing: stack.snapshot("report-4"))); chromium: \(browser.log)")
+        try cli(["append", "control-4", "fill", ##"{"selector":"#token-input","value":"\##(secret)"}"##])
+        try cli(["append", "control-4", "click", #"{"selector":".token-dialog button[type=submit]"}"#])
+
+        let following = await Self.waitForSnapshot(stack, "report-4") { !$0.dialog_open && $0.seqs == [1] && $0.stream == "live" }
+        try #require(following != nil, "the page showed \(String(describing: stack.snapshot("report-4")))")
+        try cli(["append", "guarded", "stdout", #"{"line":"hello"}"#])
+        try cli(["append", "guarded", "run.completed", "{}"])
+        let done = await Self.waitForSnapshot(stack, "report-4") { $0.status == "completed" }
+        #expect(done?.seqs == [1, 2, 3])
+
+        // The list, in the same tab: no second question.
+        try cli(["append", "control-4", "click", #"{"selector":"nav.crumbs a"}"#])
+        let listed = await Self.waitForSnapshot(stack, "report-4") { $0.runs.contains { $0.first == "guarded" } }
+        #expect(listed != nil && listed?.dialog_open == false, "the page showed \(String(describing: stack.snapshot("report-4")))")
     }
 }

@@ -2,12 +2,14 @@
 // - events are queued as they arrive and turned into rows once per animation frame, in one DOM append;
 // - at most `maxRows` rows are in the page; older ones are dropped from the DOM while the reader follows
 //   the end (they stay in memory) and come back with "Show earlier events";
-// - when a burst (a replay) brings more than `maxRows` events at once, only the newest get rows at all.
+// - when a burst (a replay) brings more than `maxRowsPerFrame` events between two frames, only the newest
+//   get rows at all.
 // Auto-scroll: the list follows new events while the reader is at the bottom; scrolling up pauses it,
 // scrolling back to the bottom (or "Jump to latest") resumes it.
 import { formatClock } from "./format.js";
 
 const maxRows = 2000;
+const maxRowsPerFrame = 500;
 const earlierStep = 1000;
 const foldAt = 160;   // characters of data shown before folding
 const lifecycle = new Set(["run.created", "run.started", "run.waiting", "run.stop_requested", "run.completed", "run.failed", "run.stopped"]);
@@ -37,8 +39,10 @@ export class EventLog {
     this.autoScrollTop = 0;
     container.addEventListener("scroll", () => {
       const top = container.scrollTop;
-      if (this.atBottom()) this.following = true;
-      else if (this.following && top < this.autoScrollTop - 4) this.following = false;
+      if (this.atBottom()) {
+        if (!this.following) this.schedule();   // render what arrived meanwhile
+        this.following = true;
+      } else if (this.following && top < this.autoScrollTop - 4) this.following = false;
       this.onFlush?.(this);
     }, { passive: true });
   }
@@ -50,10 +54,7 @@ export class EventLog {
 
   add(event) {
     this.events.push(event);
-    if (!this.queued) {
-      this.queued = true;
-      requestAnimationFrame(() => this.flush());
-    }
+    this.schedule();
   }
 
   /** Forgets everything (the run id now names a new run). */
@@ -67,27 +68,46 @@ export class EventLog {
   flush() {
     this.queued = false;
     const pending = this.events.length - this.renderedTo;
-    if (pending > 0) {
-      // Rows only for what can stay in the DOM: a burst longer than maxRows skips straight to its end.
-      const from = Math.max(this.renderedTo, this.events.length - maxRows);
-      // While the reader is reading above, keep their rows and render the whole burst below them.
-      if (from > this.renderedTo && this.following) {
+    if (pending > 0 && this.following) {
+      // A burst longer than a frame's worth (a replay, a flood of output) skips straight to its end: only
+      // its last rows are made, the rest stay behind "Show earlier events".
+      const from = Math.max(this.renderedTo, this.events.length - maxRowsPerFrame);
+      if (from > this.renderedTo) {
         this.rows.replaceChildren();
         this.renderedFrom = from;
       }
-      const start = this.following ? from : this.renderedTo;
-      const fragment = document.createDocumentFragment();
-      for (let i = start; i < this.events.length; i += 1) fragment.append(renderRow(this.events[i]));
-      this.rows.append(fragment);
-      this.renderedTo = this.events.length;
-      if (this.following) {
-        this.trim();
-        this.scrollToEnd();
-      }
+      this.appendRows(from, this.events.length);
+      this.trim();
+      this.scrollToEnd();
+    } else if (pending > 0 && this.renderedTo - this.renderedFrom < 2 * maxRows) {
+      // The reader is reading above: new rows go below theirs, a frame's worth at a time, until the page
+      // holds twice the usual rows; the rest wait until they come back to the end.
+      const to = Math.min(this.events.length, this.renderedTo + maxRowsPerFrame);
+      this.appendRows(this.renderedTo, to);
+      if (to < this.events.length) this.schedule();
     }
     this.earlier.hidden = this.renderedFrom === 0;
     this.earlier.textContent = `Show earlier events (${this.renderedFrom} not shown)`;
     this.onFlush?.(this);
+  }
+
+  appendRows(from, to) {
+    const fragment = document.createDocumentFragment();
+    for (let i = from; i < to; i += 1) fragment.append(renderRow(this.events[i]));
+    this.rows.append(fragment);
+    this.renderedTo = to;
+  }
+
+  schedule() {
+    if (!this.queued) {
+      this.queued = true;
+      requestAnimationFrame(() => this.flush());
+    }
+  }
+
+  /** Events received but not in the page yet (the reader is reading above). */
+  get waiting() {
+    return this.events.length - this.renderedTo;
   }
 
   /** Drops the oldest rows beyond maxRows (only while following, so a reader's place never moves). */
@@ -118,7 +138,7 @@ export class EventLog {
     this.following = true;
     this.trim();
     this.scrollToEnd();
-    this.onFlush?.(this);
+    this.schedule();
   }
 
   scrollToEnd() {
@@ -134,6 +154,7 @@ function renderRow(event) {
   row.dataset.type = event.type;
   const time = document.createElement("time");
   time.className = "time";
+  time.title = "received by this page";
   time.dateTime = event.received.toISOString();
   time.textContent = formatClock(event.received);
   const seq = document.createElement("span");

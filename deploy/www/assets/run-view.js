@@ -63,6 +63,7 @@ export function showRun(main, runID) {
     onFlush: (l) => {
       countText.textContent = String(l.events.length);
       jump.hidden = l.following;
+      jump.textContent = l.waiting > 0 ? `${l.waiting} new events: jump to latest ↓` : "Jump to latest ↓";
     },
   });
   jump.addEventListener("click", () => log.jumpToLatest());
