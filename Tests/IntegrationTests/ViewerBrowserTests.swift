@@ -383,4 +383,42 @@ struct ViewerBrowserTests {
         let listed = await Self.waitForSnapshot(stack, "report-4") { $0.runs.contains { $0.first == "guarded" } }
         #expect(listed != nil && listed?.dialog_open == false, "the page showed \(String(describing: stack.snapshot("report-4")))")
     }
+
+    @Test("the list: newest first, a failed run's reason, more pages with next_cursor, a status filter")
+    func runList() async throws {
+        let stack = try Stack()
+        let binary = try TestPaths.runjournalBinary()
+        func cli(_ arguments: [String]) throws {
+            let process = try ChildProcess(executable: binary, arguments: arguments + ["--journal", stack.journal])
+            #expect(process.wait(timeout: .seconds(60)).flatMap(ChildProcess.exitCode) == 0, "runjournal \(arguments)")
+        }
+        let harnessRuns = ["report-5", "control-5", "report-6", "control-6"]
+        for id in harnessRuns { try cli(["create", "--id", id]) }
+        let ids = (0..<56).map { String(format: "list-%02d", $0) }
+        for id in ids {
+            try cli(["create", "--id", id])
+            try cli(["append", id, "run.started"])
+        }
+        try cli(["append", "list-50", "run.failed", #"{"reason":"exit_code","exit_code":2}"#])
+        try cli(["append", "list-51", "run.completed"])
+
+        let browser = try Browser(stack.url("/harness.html?path=/&report=report-5&control=control-5"))
+        defer { browser.close() }
+        let first = await Self.waitForSnapshot(stack, "report-5") { !$0.runs.isEmpty }
+        let page = try #require(first, "chromium: \(browser.log)")
+        // The API's order: newest first by id (server-made ids are time-ordered), 50 to a page here.
+        let order = (ids + harnessRuns).sorted(by: >)
+        #expect(page.runs.map { $0[0] } == Array(order.prefix(50)))
+        let failed = try #require(page.runs.first { $0[0] == "list-50" })
+        #expect(failed.contains("failed") && failed.contains("exit_code"), "\(failed)")
+
+        try cli(["append", "control-5", "click", ##"{"selector":"#more"}"##])
+        let all = await Self.waitForSnapshot(stack, "report-5") { $0.runs.count > 50 }
+        #expect(all?.runs.map { $0[0] } == order)
+
+        let filtered = try Browser(stack.url("/harness.html?path=/%3Fstatus%3Dfailed&report=report-6&control=control-6"))
+        defer { filtered.close() }
+        let onlyFailed = await Self.waitForSnapshot(stack, "report-6") { !$0.runs.isEmpty }
+        #expect(onlyFailed?.runs.map { $0[0] } == ["list-50"])
+    }
 }
