@@ -38,6 +38,9 @@ struct ViewerBrowserTests {
             runs: [...d.querySelectorAll('tr[data-run-id]')].map((r) => [r.dataset.runId, ...[...r.cells].map((c) => c.textContent)]),
             overflow: d.documentElement.scrollWidth - d.documentElement.clientWidth,
             dialog_open: Boolean(d.querySelector('dialog[open]')),
+            log_top: d.querySelector('#log')?.scrollTop ?? -1,
+            log_at_bottom: (() => { const l = d.querySelector('#log'); return Boolean(l) && l.scrollTop + l.clientHeight >= l.scrollHeight - 24; })(),
+            jump_visible: Boolean(d.querySelector('#jump') && !d.querySelector('#jump').hidden),
           };
         }
         // With access control on, the harness's own requests carry the token it was given (the viewer's do not:
@@ -65,6 +68,10 @@ struct ViewerBrowserTests {
           }
           const control = new EventSource(`/v1/runs/${params.get('control')}/events${query}`);
           control.addEventListener('click', (e) => frame.contentDocument.querySelector(JSON.parse(e.data).selector).click());
+          control.addEventListener('scroll', (e) => {
+            const {selector, top} = JSON.parse(e.data);
+            frame.contentDocument.querySelector(selector).scrollTop = top;
+          });
           control.addEventListener('fill', (e) => {
             const {selector, value} = JSON.parse(e.data);
             frame.contentDocument.querySelector(selector).value = value;
@@ -84,6 +91,9 @@ struct ViewerBrowserTests {
         var runs: [[String]]
         var overflow: Int
         var dialog_open: Bool
+        var log_top: Double
+        var log_at_bottom: Bool
+        var jump_visible: Bool
     }
 
     /// nginx (shipped config plus the harness location) in front of a responder that can be restarted on
@@ -420,5 +430,33 @@ struct ViewerBrowserTests {
         defer { filtered.close() }
         let onlyFailed = await Self.waitForSnapshot(stack, "report-6") { !$0.runs.isEmpty }
         #expect(onlyFailed?.runs.map { $0[0] } == ["list-50"])
+    }
+
+    @Test("auto-scroll follows new events, pauses when the reader scrolls up, resumes with Jump to latest")
+    func autoScroll() async throws {
+        let stack = try Stack()
+        try await stack.client.createRun(id: "chatty")
+        let browser = try await Self.openHarness(stack, path: "/runs/chatty", report: "report-7", control: "control-7")
+        defer { browser.close() }
+        _ = await Self.waitForSnapshot(stack, "report-7") { $0.stream == "live" }
+        let producer = try Producer(stack, "chatty", script: "for i in $(seq 1 400); do echo \"chatter $i\"; sleep 0.03; done")
+        defer { producer.stop() }
+
+        let following = await Self.waitForSnapshot(stack, "report-7") { $0.seqs.count > 80 && $0.log_top > 0 && $0.log_at_bottom }
+        try #require(following != nil, "the page showed \(String(describing: stack.snapshot("report-7")))")
+        #expect(following?.jump_visible == false)
+
+        // The reader scrolls to the top: new events keep arriving, the view stays where the reader put it.
+        try await stack.client.append("control-7", "scroll", ##"{"selector":"#log","top":0}"##)
+        let paused = await Self.waitForSnapshot(stack, "report-7") { $0.jump_visible && $0.log_top == 0 }
+        let pausedAt = try #require(paused, "the page showed \(String(describing: stack.snapshot("report-7")))").seqs.count
+        let later = await Self.waitForSnapshot(stack, "report-7") { $0.seqs.count > pausedAt + 30 }
+        #expect(later?.log_top == 0 && later?.jump_visible == true, "the view moved while the reader was reading above")
+
+        try await stack.client.append("control-7", "click", ##"{"selector":"#jump"}"##)
+        let resumed = await Self.waitForSnapshot(stack, "report-7") { !$0.jump_visible && $0.log_at_bottom && $0.log_top > 0 }
+        #expect(resumed != nil, "the page showed \(String(describing: stack.snapshot("report-7")))")
+        let done = await Self.waitForSnapshot(stack, "report-7") { $0.status == "completed" }
+        #expect(done?.log_at_bottom == true, "following again until the end")
     }
 }
