@@ -290,7 +290,8 @@ struct APIEndpointTests {
     @Test("an unknown route is 404 and a wrong method is 405 with Allow, both in the error shape", arguments: Kind.allCases)
     func answersUnknownRoutesAndWrongMethods(kind: Kind) async throws {
         let api = try E2EStack.shared().client(kind)
-        for target in ["/", "/v2/runs", "/v1/run", "/v1/runs/x/events/more", "/v1/runs/x/logs"] {
+        // (`/` is the viewer's page, served by the web server: ViewerRoutesTests.)
+        for target in ["/v2/runs", "/v1/run", "/v1/runs/x/events/more", "/v1/runs/x/logs", "/runs/x/y"] {
             let response = try await api.get(target)
             #expect(response.status == 404, "\(target)")
             #expect(response.errorCode == "not_found", "\(target): \(response.text)")

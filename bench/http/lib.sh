@@ -86,12 +86,12 @@ bench_stop_responder() {
 # bench_start_nginx [extra server-block directives]: deploy/nginx.conf with its placeholders substituted,
 # exactly as deploy/scripts/run.sh does; the optional text is inserted into the server block (the HTTP
 # benchmark adds a static-file location there so both are measured through the same server). The per-client
-# stream cap is raised: a benchmark opens thousands of streams from one address.
+# stream cap is raised (to 65535, the most nginx accepts): a benchmark opens thousands of streams from one address.
 bench_start_nginx() {
     local extra=${1:-}
     sed -e "s|@PREFIX@|$RUNTIME|g" -e "s|@SOCKET@|$SOCKET|g" -e "s|@PORT@|$PORT|g" \
-        -e "s|@USER@|$(id -un) $(id -gn)|g" \
-        -e "s|limit_conn runjournal_streams_per_client [0-9]*;|limit_conn runjournal_streams_per_client 100000;|" "$REPO/deploy/nginx.conf" >"$RUNTIME/nginx.conf"
+        -e "s|@USER@|$(id -un) $(id -gn)|g" -e "s|@WWW@|$REPO/deploy/www|g" \
+        -e "s|limit_conn runjournal_streams_per_client [0-9]*;|limit_conn runjournal_streams_per_client 65535;|" "$REPO/deploy/nginx.conf" >"$RUNTIME/nginx.conf"
     if [[ -n $extra ]]; then
         EXTRA="$extra" python3 - "$RUNTIME/nginx.conf" <<'PY'
 import os, sys

@@ -2,7 +2,8 @@
 # Installs the Debian packages RunJournal needs to build, run and test, if any is missing.
 # Usage: deploy/scripts/install-deps.sh [--test]   (--test adds what the test suite needs: lighttpd, wrk, jq, and
 # e2fsprogs, util-linux and mount for the disk-fault tests, which build ext4 filesystems on loop devices;
-# chromium for the browser EventSource test, systemd for `systemd-analyze verify` of the shipped units;
+# chromium for the browser tests (EventSource at the stream cap, the viewer), systemd for `systemd-analyze
+# verify` of the shipped units;
 # prometheus, whose promtool checks the /metrics scrape and whose server scrapes it in the metrics tests)
 set -euo pipefail
 

@@ -31,7 +31,7 @@ chmod 0700 "$RUNTIME"
 mkdir -p "$RUNTIME/temp"
 SOCKET="$RUNTIME/runjournal.sock"
 sed -e "s|@PREFIX@|$RUNTIME|g" -e "s|@SOCKET@|$SOCKET|g" -e "s|@PORT@|$PORT|g" \
-    -e "s|@USER@|$(id -un) $(id -gn)|g" deploy/nginx.conf >"$RUNTIME/nginx.conf"
+    -e "s|@USER@|$(id -un) $(id -gn)|g" -e "s|@WWW@|$PWD/deploy/www|g" deploy/nginx.conf >"$RUNTIME/nginx.conf"
 
 RJ_PID=""
 NGINX_PID=""
@@ -66,6 +66,8 @@ URL="http://127.0.0.1:$PORT"
 cat <<MSG
 
 RunJournal is serving $URL (journals in $JOURNAL, nginx log in $RUNTIME/error.log). Ctrl-C stops it.
+
+  Open $URL/ in a browser to watch runs live ($URL/runs/<id> for one run).
 
   curl -s -X POST $URL/v1/runs -H 'Content-Type: application/json' -d '{"id":"demo"}'
   curl -N $URL/v1/runs/demo/events &

@@ -51,7 +51,9 @@ public struct RunSummary: Sendable, Equatable {
         byteCount += Int64(line.count + 1)
     }
 
-    /// The API's run shape: `{"id","status","stop_requested","created_at","updated_at","last_seq","metadata"}`.
+    /// The API's run shape: `{"id","status","stop_requested","created_at","updated_at","last_seq","metadata"}`,
+    /// plus `"reason"` when the terminal `run.failed` / `run.stopped` event gave one (a list of runs shows why
+    /// each one ended without reading its journal).
     public func writeJSON(to writer: inout JSONWriter) {
         writer.object {
             $0.key("id"); $0.string(id.rawValue)
@@ -61,6 +63,7 @@ public struct RunSummary: Sendable, Equatable {
             $0.key("updated_at"); $0.string(Timestamp.format(millis: updatedAtMillis))
             $0.key("last_seq"); $0.int(lastSeq)
             $0.key("metadata"); $0.raw(metadata)
+            if let terminalReason { $0.key("reason"); $0.string(terminalReason) }
         }
     }
 

@@ -89,13 +89,15 @@ final class WebServerFixture: @unchecked Sendable {
         }
     }
 
-    /// The template with @PREFIX@, @SOCKET@, @PORT@ and @USER@ replaced, exactly as run.sh does.
+    /// The template with @PREFIX@, @SOCKET@, @PORT@, @USER@ and @WWW@ (the viewer's files, deploy/www)
+    /// replaced, exactly as run.sh does.
     static func substitute(_ template: String, prefix: String, socket: String, port: Int) -> String {
         template
             .replacingOccurrences(of: "@PREFIX@", with: prefix)
             .replacingOccurrences(of: "@SOCKET@", with: socket)
             .replacingOccurrences(of: "@PORT@", with: String(port))
             .replacingOccurrences(of: "@USER@", with: currentUserAndGroup())
+            .replacingOccurrences(of: "@WWW@", with: TestPaths.deploy("www"))
     }
 
     /// "user group" of this process: nginx's workers must reach a socket only this user can open.
