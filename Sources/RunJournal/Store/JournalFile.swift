@@ -192,7 +192,9 @@ final class JournalFile: @unchecked Sendable {
                 guard existing.record.sameRequest(as: request) else { throw JournalError.idempotencyKeyReused(id, key: request.key) }
                 // The original may still be waiting for its sync (or was written by another process): the
                 // retry is answered only once everything up to here is on disk.
-                if syncedSize < tail.size { writtenGeneration += 1 }
+                // Until this handle has synced, `syncedSize` is only the size at open: a batch another process
+                // wrote (and died before syncing) would otherwise be acknowledged without any sync.
+                if syncedSize < tail.size || syncedGeneration == 0 { writtenGeneration += 1 }
                 return (.replayed(existing.record.firstSeq...existing.lastSeq), writtenGeneration)
             }
             if let expected = conditions.expectedLastSeq, expected != tail.lastSeq {
