@@ -314,4 +314,21 @@ struct DiskFailureTests {
             print("the filesystem of \(directory.path) does not preallocate; only the reservation count was checked")
         }
     }
+
+    @Test("a journal another process failed without changing its size (a failed write it cut off) is refused here too")
+    func failureByAnotherWriterAtTheSameSize() throws {
+        let directory = try TemporaryDirectory()
+        let id = runID("p")
+        // This process has the journal open and has appended: its handle knows the file's end.
+        let responder = try store(directory, faults: StoreFaults())
+        try responder.create(id: id)
+        try responder.append(id, [try event("one")])
+        // A CLI writer's write fails with EIO; it cuts its bytes off (the size is as before) and marks the
+        // journal failed.
+        let writer = try store(directory, faults: StoreFaults { operation, _ in operation == .write ? .fail(errno: EIO) : nil })
+        #expect(journalError { try writer.append(id, [try event("two")]) } == .journalFailed(id, operation: "write", errno: EIO))
+        #expect(JournalFailure.readMarker(forJournal: responder.path(of: id)) != nil)
+        // The responder must not go on appending to the failed journal.
+        #expect(journalError { try responder.append(id, [try event("three")]) } == .journalFailed(id, operation: "write", errno: EIO))
+    }
 }

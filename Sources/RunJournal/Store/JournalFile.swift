@@ -175,14 +175,16 @@ final class JournalFile: @unchecked Sendable {
 
             let info = try Sys.fstat(fd, path: path)
             if info.st_nlink == 0 { return (.stale, 0) }
+            // If another writer failed (another handle of this store, or another process), the registry or its
+            // marker says so. Looked at on every append, not only when the size changed: a failed write that was
+            // cut off leaves the size as it was. (A new handle looked at both when it opened.)
+            if tail.size >= 0, let known = failures.failure(of: id, inode: inode) ?? markedFailure() {
+                failure = known
+                throw failedError(known)
+            }
             if Int64(info.st_size) != tail.size {
                 // Someone else wrote (or cut a torn tail) since we last looked: our reservation may be gone.
                 reservedEnd = 0
-                // If that writer failed, its marker says so.
-                if tail.size >= 0, let marked = markedFailure() {
-                    failure = marked
-                    throw failedError(marked)
-                }
                 try refreshTail(fileSize: Int64(info.st_size))
             }
             let request = conditions.idempotency
