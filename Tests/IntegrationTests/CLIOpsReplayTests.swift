@@ -107,6 +107,34 @@ import Glibc
         #expect(torn.stdout == original)
     }
 
+    @Test func aBatchCompletedWhileTheReplayRunsIsPrintedWholeOrNotAtAll() throws {
+        let directory = try TemporaryDirectory(prefix: "ops-batch")
+        let path = directory.file("batch.jsonl")
+        // When the replay starts, a writer is in the middle of a batch: seqs 3 and 4 are there, 5 (its last
+        // line) is not. Seq 2 lies 3 s after seq 1, so a realtime replay waits between them.
+        let head = """
+            {"seq":1,"ts":"2026-11-25T16:30:00.000Z","type":"run.created","data":{"metadata":{}}}
+            {"seq":2,"ts":"2026-11-25T16:30:03.000Z","type":"step","data":{}}
+            {"seq":3,"ts":"2026-11-25T16:30:03.000Z","type":"step","more":true,"data":{"i":3}}
+            {"seq":4,"ts":"2026-11-25T16:30:03.000Z","type":"step","more":true,"data":{"i":4}}
+
+            """
+        try head.write(toFile: path, atomically: true, encoding: .utf8)
+        let replay = try OpsLiveCommand(["replay", path, "--format", "jsonl", "--pace", "x1"])
+        // Seq 1 is printed before the wait for seq 2: the replay has taken its size and read the file once.
+        #expect(replay.waitForOutput(containing: #""seq":1,"#))
+        // The batch's last line lands while the replay waits (past the size it took at its start).
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"seq":5,"ts":"2026-11-25T16:30:03.000Z","type":"step","data":{"i":5}}"#.utf8 + [0x0A]))
+        try handle.close()
+        #expect(replay.waitForEndOfOutput())
+        #expect(replay.waitForExit() == 0, "\(replay.stderr)")
+        let printed = replay.output.split(separator: "\n").filter { $0.contains(#""seq":"#) }
+        let batch = printed.filter { $0.contains(#""seq":3,"#) || $0.contains(#""seq":4,"#) || $0.contains(#""seq":5,"#) }
+        #expect(batch.isEmpty || batch.count == 3, "part of a batch was printed: \(printed)")
+    }
+
     @Test func pacedReplayPrintsTheSameEvents() throws {
         // Realtime pacing itself is pinned in virtual time (ReplayPacerTests); here: the paced path prints
         // the same bytes. The fixture run spans 90 s, so x100000 waits about a millisecond in all.

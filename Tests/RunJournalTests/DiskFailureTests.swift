@@ -314,4 +314,42 @@ struct DiskFailureTests {
             print("the filesystem of \(directory.path) does not preallocate; only the reservation count was checked")
         }
     }
+
+    @Test("a journal another process failed without changing its size (a failed write it cut off) is refused here too")
+    func failureByAnotherWriterAtTheSameSize() throws {
+        let directory = try TemporaryDirectory()
+        let id = runID("p")
+        // This process has the journal open and has appended: its handle knows the file's end.
+        let responder = try store(directory, faults: StoreFaults())
+        try responder.create(id: id)
+        try responder.append(id, [try event("one")])
+        // A CLI writer's write fails with EIO; it cuts its bytes off (the size is as before) and marks the
+        // journal failed.
+        let writer = try store(directory, faults: StoreFaults { operation, _ in operation == .write ? .fail(errno: EIO) : nil })
+        #expect(journalError { try writer.append(id, [try event("two")]) } == .journalFailed(id, operation: "write", errno: EIO))
+        #expect(JournalFailure.readMarker(forJournal: responder.path(of: id)) != nil)
+        // The responder must not go on appending to the failed journal.
+        #expect(journalError { try responder.append(id, [try event("three")]) } == .journalFailed(id, operation: "write", errno: EIO))
+    }
+
+    @Test("a reader in a process whose handle did not see the failure is still shown only what the failed writer's last good sync covered")
+    func readerSeesAnotherProcesssFailure() throws {
+        let directory = try TemporaryDirectory()
+        let id = runID("v")
+        // The responder has the journal open (a cached handle that knows of no failure).
+        let responder = try store(directory, faults: StoreFaults())
+        try responder.create(id: id)
+        try responder.append(id, [try event("one")])
+        // A CLI writer appends, and its fdatasync fails: the line may never reach the disk. Linux reports the
+        // error once; a descriptor opened afterwards syncs "fine".
+        let writer = try store(directory, faults: StoreFaults { operation, _ in operation == .fdatasync ? .fail(errno: EIO) : nil })
+        #expect(journalError { try writer.append(id, [try event("two")]) } == .journalFailed(id, operation: "fdatasync", errno: EIO))
+        let durable = try #require(JournalFailure.readMarker(forJournal: responder.path(of: id))).durableSize
+        #expect(durable < fileSize(responder.path(of: id)))
+        // A stream starting on the responder must not show seq 3: after a reboot it may be gone and reused.
+        let journal = try responder.openReader(id)
+        let visible = try responder.visibleSize(of: journal, id: id)
+        #expect(visible.failed)
+        #expect(visible.size == durable)
+    }
 }

@@ -128,4 +128,26 @@ struct IdempotencyTests {
         }
         #expect(wins.load(ordering: .relaxed) == 1)
     }
+
+    @Test("a retry answered by a store that did not write the batch waits for a sync of it (the writer may have died before its own)")
+    func retryInAnotherStoreIsSyncedFirst() throws {
+        let directory = try TemporaryDirectory()
+        let id = runID("s")
+        // The original writer appended the keyed batch and was killed before its fdatasync: the batch may be
+        // only in the page cache, and its client was never answered.
+        let writer = try makeStore(directory, fsync: .never)
+        try writer.create(id: id)
+        try writer.append(id, [try event("one")], conditions: AppendConditions(idempotency: try record("k", "b")))
+        // The client retries against another responder: it may answer 201 only once the batch is on disk.
+        let syncs = Atomic<Int>(0)
+        let responder = try JournalStore(
+            directory: directory.path, fsyncPolicy: .always, clock: ManualClock(),
+            faults: StoreFaults { operation, path in
+                if operation == .fdatasync && path.hasSuffix("s.jsonl") { syncs.add(1, ordering: .relaxed) }
+                return nil
+            })
+        let retry = try responder.append(id, [try event("one")], conditions: AppendConditions(idempotency: try record("k", "b")))
+        #expect(retry == JournalStore.AppendResult(seqs: 2...2, replayed: true))
+        #expect(syncs.load(ordering: .relaxed) == 1, "the retry was acknowledged without a sync covering the batch")
+    }
 }

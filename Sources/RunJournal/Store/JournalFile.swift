@@ -175,14 +175,16 @@ final class JournalFile: @unchecked Sendable {
 
             let info = try Sys.fstat(fd, path: path)
             if info.st_nlink == 0 { return (.stale, 0) }
+            // If another writer failed (another handle of this store, or another process), the registry or its
+            // marker says so. Looked at on every append, not only when the size changed: a failed write that was
+            // cut off leaves the size as it was. (A new handle looked at both when it opened.)
+            if tail.size >= 0, let known = failures.failure(of: id, inode: inode) ?? markedFailure() {
+                failure = known
+                throw failedError(known)
+            }
             if Int64(info.st_size) != tail.size {
                 // Someone else wrote (or cut a torn tail) since we last looked: our reservation may be gone.
                 reservedEnd = 0
-                // If that writer failed, its marker says so.
-                if tail.size >= 0, let marked = markedFailure() {
-                    failure = marked
-                    throw failedError(marked)
-                }
                 try refreshTail(fileSize: Int64(info.st_size))
             }
             let request = conditions.idempotency
@@ -192,7 +194,9 @@ final class JournalFile: @unchecked Sendable {
                 guard existing.record.sameRequest(as: request) else { throw JournalError.idempotencyKeyReused(id, key: request.key) }
                 // The original may still be waiting for its sync (or was written by another process): the
                 // retry is answered only once everything up to here is on disk.
-                if syncedSize < tail.size { writtenGeneration += 1 }
+                // Until this handle has synced, `syncedSize` is only the size at open: a batch another process
+                // wrote (and died before syncing) would otherwise be acknowledged without any sync.
+                if syncedSize < tail.size || syncedGeneration == 0 { writtenGeneration += 1 }
                 return (.replayed(existing.record.firstSeq...existing.lastSeq), writtenGeneration)
             }
             if let expected = conditions.expectedLastSeq, expected != tail.lastSeq {

@@ -350,6 +350,11 @@ public final class JournalStore: Sendable {
         let file = try handle(for: id, reopen: false)
         if file.inode == inode, let failure = file.currentFailure { return (min(size, failure.durableSize), true) }
         if let failure = failures.failure(of: id, inode: inode) { return (min(size, failure.durableSize), true) }
+        // Failed by another process (a CLI writer, another responder): only its marker says so, and a sync here
+        // would "succeed" (Linux reports a writeback error once).
+        if let marked = JournalFailure.readMarker(forJournal: journal.path), marked.inode == 0 || marked.inode == inode {
+            return (min(size, marked.durableSize), true)
+        }
         if sync && fsyncPolicy == .always {
             do {
                 try io.fdatasync(journal.fd, path: journal.path)

@@ -60,8 +60,8 @@ struct ReplayCommand: ParsableCommand {
         try output.append(renderer.header(retryMillis: retryMs))
         // Like the server's replay: what the file holds when we start (lines appended later are live, not replay).
         let limit = try file.size()
-        try file.forEachLine(from: try file.offset(afterSeq: after)) { line in
-            guard line.endOffset <= limit else { return false }
+        // Bytes past `limit` count as not written: a batch whose last line lies beyond it is not printed in part.
+        try file.forEachLine(from: try file.offset(afterSeq: after), limit: limit) { line in
             guard line.seq > after else { return true }
             if paced { try pacer.wait(forEventAt: line.fields.timestampMillis) { try output.flush() } }
             let kind = try renderer.render(line, into: &output)
