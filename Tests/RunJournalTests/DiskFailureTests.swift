@@ -20,8 +20,9 @@ struct DiskFailureTests {
         let directory = try TemporaryDirectory()
         let writes = Atomic<Int>(0)
         let syncs = Atomic<Int>(0)
+        let armed = Atomic<Bool>(false)
         let faults = StoreFaults { operation, path in
-            guard path.hasSuffix("g.jsonl") else { return nil }
+            guard path.hasSuffix("g.jsonl"), armed.load(ordering: .sequentiallyConsistent) else { return nil }
             switch operation {
             case .write:
                 writes.add(1, ordering: .sequentiallyConsistent)
@@ -41,6 +42,8 @@ struct DiskFailureTests {
         let store = try store(directory, faults: faults)
         let id = runID("g")
         try store.create(id: id)
+        _ = try store.summary(of: id)  // the handle is open (and its open-time sync done) before the disk fails
+        armed.store(true, ordering: .sequentiallyConsistent)
         let acknowledged = LockedValue<[ClosedRange<Int64>]>([])
         let refused = LockedValue<[JournalError]>([])
         runOnThreads(8) { index in
@@ -351,5 +354,31 @@ struct DiskFailureTests {
         let visible = try responder.visibleSize(of: journal, id: id)
         #expect(visible.failed)
         #expect(visible.size == durable)
+    }
+
+    @Test("with fsync=always a handle syncs what the file holds when it opens: nothing another writer left unsynced counts as durable")
+    func openTimeSync() throws {
+        let directory = try TemporaryDirectory()
+        let id = runID("o")
+        let writer = try store(directory, fsync: .never, faults: StoreFaults())
+        try writer.create(id: id)
+        try writer.append(id, [try event("unsynced")])  // a writer that dies before any sync
+
+        // A responder opens the journal; its sync of what is there fails: the journal fails, nothing is durable.
+        let responder = try store(directory, faults: StoreFaults { operation, path in
+            operation == .fdatasync && path.hasSuffix("o.jsonl") ? .fail(errno: EIO) : nil
+        })
+        #expect(journalError { try responder.append(id, [try event("next")]) }?.code == "journal_failed")
+        #expect(try responder.failure(of: id)?.durableSize == 0)
+        let visible = try responder.visibleSize(of: try responder.openReader(id), id: id)
+        #expect(visible.failed && visible.size == 0)
+
+        // Where that sync works, the handle counts everything it found as durable.
+        let healthy = try store(directory, faults: StoreFaults())
+        let other = runID("p")
+        try writer.create(id: other)
+        try writer.append(other, [try event("unsynced")])
+        try healthy.append(other, [try event("next")])
+        #expect(try healthy.failure(of: other) == nil)
     }
 }

@@ -67,9 +67,15 @@ final class JournalFile: @unchecked Sendable {
     }
 
     /// Opens the journal of `id`; throws `runNotFound` when it does not exist. A journal marked failed (by this
-    /// process, or by the marker file of another) opens failed.
-    init(id: RunID, path: String, io: JournalIO, failures: FailedJournals, clock: any WallClock, logger: Logger) throws {
+    /// process, or by the marker file of another) opens failed. With `syncOnOpen` (fsync=always) what the file
+    /// holds is synced first: a batch another writer wrote but never synced (it was killed) is then durable
+    /// before this handle counts it as such — in a failure's durable size, or in a keyed retry's answer.
+    init(
+        id: RunID, path: String, io: JournalIO, failures: FailedJournals, clock: any WallClock, logger: Logger,
+        syncOnOpen: Bool = false
+    ) throws {
         let fd: Int32
+        let openSize: Int64
         do {
             fd = try Sys.open(path, O_RDWR | O_APPEND)
         } catch {
@@ -86,13 +92,23 @@ final class JournalFile: @unchecked Sendable {
         do {
             let info = try Sys.fstat(fd, path: path)
             inode = UInt64(info.st_ino)
-            syncedSize = Int64(info.st_size)
             tail = TailState(size: -1, lastSeq: 0, lastMillis: 0, lastType: .created)
+            openSize = Int64(info.st_size)
+            syncedSize = syncOnOpen ? 0 : openSize
         } catch {
             Glibc.close(fd)
             throw error
         }
         failure = failures.failure(of: id, inode: inode) ?? markedFailure()
+        if syncOnOpen && failure == nil {
+            // Nothing is known durable until a sync of ours says so; a failing one fails the journal at once.
+            do {
+                try io.fdatasync(fd, path: path)
+                syncedSize = openSize  // taken before the sync: all of it is covered
+            } catch {
+                _ = lock.withLock { fail(operation: "fdatasync", errno: Self.errno(of: error)) }
+            }
+        }
     }
 
     deinit {
@@ -194,9 +210,9 @@ final class JournalFile: @unchecked Sendable {
                 guard existing.record.sameRequest(as: request) else { throw JournalError.idempotencyKeyReused(id, key: request.key) }
                 // The original may still be waiting for its sync (or was written by another process): the
                 // retry is answered only once everything up to here is on disk.
-                // Until this handle has synced, `syncedSize` is only the size at open: a batch another process
-                // wrote (and died before syncing) would otherwise be acknowledged without any sync.
-                if syncedSize < tail.size || syncedGeneration == 0 { writtenGeneration += 1 }
+                // `syncedSize` counts only what a sync of this handle covered (with fsync=always a handle syncs
+                // when it opens), so a batch another writer wrote and never synced is synced before the answer.
+                if syncedSize < tail.size { writtenGeneration += 1 }
                 return (.replayed(existing.record.firstSeq...existing.lastSeq), writtenGeneration)
             }
             if let expected = conditions.expectedLastSeq, expected != tail.lastSeq {

@@ -393,7 +393,9 @@ public final class JournalStore: Sendable {
 
     func handle(for id: RunID, reopen: Bool) throws -> JournalFile {
         if !reopen, let cached = openFilesLock.withLock({ openFiles.get(id) }) { return cached }
-        let file = try JournalFile(id: id, path: path(of: id), io: io, failures: failures, clock: clock, logger: logger)
+        let file = try JournalFile(
+            id: id, path: path(of: id), io: io, failures: failures, clock: clock, logger: logger,
+            syncOnOpen: fsyncPolicy == .always)
         openFilesLock.withLock { openFiles.put(file, limit: maxOpenFiles) }
         return file
     }
