@@ -32,6 +32,7 @@ struct ViewerBrowserTests {
           return {
             seqs: rows.map((r) => Number(r.dataset.seq)),
             types: rows.map((r) => r.dataset.type),
+            times: rows.map((r) => r.querySelector('time')?.dateTime ?? ''),
             status: d.querySelector('#run-status .badge')?.textContent ?? '',
             stream: d.querySelector('#stream-state')?.textContent ?? '',
             stop_visible: Boolean(d.querySelector('#stop') && !d.querySelector('#stop').hidden),
@@ -60,13 +61,21 @@ struct ViewerBrowserTests {
           setTimeout(tick, 150);
         }
         tick();
+        // A restarted responder without a signing key refuses the old stream token: mint again, go on after
+        // the last control event (not replay the clicks).
+        let lastControlID = '';
         async function follow() {
-          let query = '';
+          const query = new URLSearchParams();
           if (params.get('token')) {
-            const minted = await (await fetch(`/v1/runs/${params.get('control')}/stream-tokens`, {method: 'POST', headers: auth})).json();
-            query = `?access_token=${encodeURIComponent(minted.token)}`;
+            try {
+              const minted = await (await fetch(`/v1/runs/${params.get('control')}/stream-tokens`, {method: 'POST', headers: auth})).json();
+              query.set('access_token', minted.token);
+            } catch (e) { setTimeout(follow, 500); return; }
           }
-          const control = new EventSource(`/v1/runs/${params.get('control')}/events${query}`);
+          if (lastControlID) query.set('last_event_id', lastControlID);
+          const control = new EventSource(`/v1/runs/${params.get('control')}/events?${query}`);
+          control.onerror = () => { if (control.readyState === EventSource.CLOSED) setTimeout(follow, 500); };
+          for (const type of ['click', 'scroll', 'fill']) control.addEventListener(type, (e) => { lastControlID = e.lastEventId; });
           control.addEventListener('click', (e) => frame.contentDocument.querySelector(JSON.parse(e.data).selector).click());
           control.addEventListener('scroll', (e) => {
             const {selector, top} = JSON.parse(e.data);
@@ -85,6 +94,8 @@ struct ViewerBrowserTests {
     struct Snapshot: Decodable {
         var seqs: [Int64]
         var types: [String]
+        /// Each row's `<time datetime>`: the event's ts as the page shows it.
+        var times: [String]
         var status: String
         var stream: String
         var stop_visible: Bool
@@ -286,6 +297,7 @@ struct ViewerBrowserTests {
         let final = try #require(done, "the page showed \(String(describing: stack.snapshot("report-1"))); journal \(journal.count) lines; chromium: \(browser.log)")
         #expect(final.seqs == journal.map(\.seq), "rows by seq")
         #expect(final.types == journal.map(\.type))
+        #expect(final.times == journal.map(\.ts), "the time column shows each event's own ts")
         #expect(final.types.filter { $0 == "stdout" }.count == 40)
         #expect(final.overflow <= 0, "the page scrolls sideways at 360 px by \(final.overflow) px")
 
@@ -383,10 +395,15 @@ struct ViewerBrowserTests {
 
         let following = await Self.waitForSnapshot(stack, "report-4") { !$0.dialog_open && $0.seqs == [1] && $0.stream == "live" }
         try #require(following != nil, "the page showed \(String(describing: stack.snapshot("report-4")))")
+        // A responder restarted without a signing key file has a new random key: the page's stream token is
+        // refused (401) when its EventSource reconnects, and the page must mint a new one, without asking again.
+        stack.stopResponder()
         try cli(["append", "guarded", "stdout", #"{"line":"hello"}"#])
+        try stack.startResponder()
         try cli(["append", "guarded", "run.completed", "{}"])
-        let done = await Self.waitForSnapshot(stack, "report-4") { $0.status == "completed" }
-        #expect(done?.seqs == [1, 2, 3])
+        let done = await Self.waitForSnapshot(stack, "report-4") { $0.status == "completed" && $0.seqs.count == 3 }
+        #expect(done?.seqs == [1, 2, 3], "the page showed \(String(describing: stack.snapshot("report-4"))); chromium: \(browser.log)")
+        #expect(done?.dialog_open == false)
 
         // The list, in the same tab: no second question.
         try cli(["append", "control-4", "click", #"{"selector":"nav.crumbs a"}"#])

@@ -6,12 +6,16 @@ import RunJournal
 ///
 /// Answers before any stream header: 404 for an unknown run, 400 for a resume point that is not an event id
 /// (never a silent full replay), 204 when the client resumes at or after the terminal event (the answer that
-/// makes `EventSource` stop reconnecting). Event ids are `<seq>.<incarnation>` (`EventID`).
+/// makes `EventSource` stop reconnecting), 400 for a `format` other than `events` or `lines` (`StreamFormat`).
+/// Event ids are `<seq>.<incarnation>` (`EventID`).
 struct EventsOperation {
     let context: RunsContext
 
     func handle(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         let runID = try context.runID(id)
+        guard let format = StreamFormat.parse(request.queryValue("format")) else {
+            return .error(400, code: "invalid_format", message: "format must be events (the default) or lines")
+        }
         let resumePoint: EventID.ResumePoint
         switch ResumePoint.parse(header: request.header("last-event-id"), query: request.queryValue("last_event_id")) {
         case .success(let value): resumePoint = value
@@ -32,7 +36,7 @@ struct EventsOperation {
         }
         let stream = EventStream(
             context: context, runID: runID, journal: journal, summary: summary, resumeAfter: resumeAfter,
-            replayLimit: visible.size, journalFailed: visible.failed)
+            replayLimit: visible.size, journalFailed: visible.failed, format: format)
         return HTTPResponse(
             status: 200,
             headers: [

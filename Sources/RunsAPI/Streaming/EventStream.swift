@@ -24,6 +24,8 @@ final class EventStream: @unchecked Sendable {
     private var journal: OpenJournal?
     private let path: String
     private let resumeAfter: Int64
+    /// How each event is framed (`?format=`); everything else about the stream is the same for both.
+    private let format: StreamFormat
     /// The replay sends nothing past this offset: the size the operation saw before its durability sync.
     private let replayLimit: Int64
     /// The journal failed: the replay shows what its last good sync covered, and the stream ends there (nothing
@@ -44,8 +46,9 @@ final class EventStream: @unchecked Sendable {
 
     init(
         context: RunsContext, runID: RunID, journal: OpenJournal, summary: RunSummary, resumeAfter: Int64,
-        replayLimit: Int64 = .max, journalFailed: Bool = false
+        replayLimit: Int64 = .max, journalFailed: Bool = false, format: StreamFormat = .events
     ) {
+        self.format = format
         self.replayLimit = replayLimit
         self.journalFailed = journalFailed
         self.context = context
@@ -213,7 +216,12 @@ final class EventStream: @unchecked Sendable {
         if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
         let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
         guard line.seq > resumeAfter else { return terminal }
-        SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
+        switch format {
+        case .events:
+            SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
+        case .lines:
+            SSEFrame.appendLine(seq: line.seq, incarnation: incarnation, line: line.bytes, to: &buffer)
+        }
         bufferedFrames += 1
         return terminal
     }

@@ -64,4 +64,20 @@ public enum SSEFrame {
         put("\n\n")
         return destination.distance(to: cursor)
     }
+
+    /// `id: <seq>.<incarnation>\ndata: <line>\n\n` — an unnamed message (what `EventSource.onmessage` gets)
+    /// carrying the whole journal line, for `GET /v1/runs/:id/events?format=lines`. A journal line is compact
+    /// JSON without a raw newline, so one `data:` line always suffices; it is sent exactly as stored, batch
+    /// (`more`) and `idempotency` keys included (docs/journal-format.md).
+    public static func appendLine(
+        seq: Int64, incarnation: [UInt8], line: UnsafeRawBufferPointer, to out: inout [UInt8]
+    ) {
+        out.append(contentsOf: "id: ".utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(UInt8(ascii: "."))
+        out.append(contentsOf: incarnation)
+        out.append(contentsOf: "\ndata: ".utf8)
+        out.append(contentsOf: line)
+        out.append(contentsOf: "\n\n".utf8)
+    }
 }

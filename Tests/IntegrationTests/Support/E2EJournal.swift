@@ -33,6 +33,12 @@ struct E2EJournalLine: Equatable {
         return E2EJournalLine(seq: seq, type: type, data: data, line: line)
     }
 
+    /// The line's `ts`, as written.
+    var ts: String {
+        guard let start = line.range(of: #","ts":""#) else { return "" }
+        return String(line[start.upperBound...].prefix { $0 != "\"" })
+    }
+
     /// The SSE frame the stream sends for this line of a run of that incarnation, byte for byte.
     func frame(incarnation: String) -> String { "id: \(seq).\(incarnation)\nevent: \(type)\ndata: \(data)\n\n" }
 

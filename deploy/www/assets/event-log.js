@@ -154,9 +154,11 @@ function renderRow(event) {
   row.dataset.type = event.type;
   const time = document.createElement("time");
   time.className = "time";
-  time.title = "received by this page";
-  time.dateTime = event.received.toISOString();
-  time.textContent = formatClock(event.received);
+  // The event's own time (its journal `ts`, UTC), shown in the reader's time zone.
+  time.dateTime = event.ts;
+  time.title = event.ts;
+  const at = new Date(event.ts);
+  time.textContent = Number.isNaN(at.getTime()) ? event.ts : formatClock(at);
   const seq = document.createElement("span");
   seq.className = "seq";
   seq.textContent = String(event.seq);

@@ -1,139 +1,139 @@
-// Follows a run's Server-Sent Events stream (GET /v1/runs/:id/events) and survives dropped connections
-// with no gap and no duplicate.
+// Follows a run's event stream (GET /v1/runs/:id/events) with EventSource and survives dropped connections,
+// expired stream tokens and responder restarts with no gap and no duplicate.
 //
-// Read with fetch and a stream reader rather than EventSource: EventSource delivers an event only to a
-// listener registered for its exact type, and a run's types are open-ended (whatever a producer appends,
-// the `type` of a JSON line `runjournal exec` passes on), so a page using it cannot show every event. fetch
-// also sends the Authorization header, so no token ever travels in a URL. What EventSource does for
-// reconnection is done here the same way: the server's `retry:` hint, then `Last-Event-ID` of the last
-// event received; on top of that every event is checked by seq, so a replay overlap is never shown twice.
+// `?format=lines` makes every event an unnamed message (EventSource hands a named `event: <type>` only to a
+// listener for that exact type, and a run's types are open-ended), whose data is the whole journal line:
+// seq, the event's own `ts`, type and data. EventSource reconnects by itself after a dropped connection
+// (the server's `retry:`, then `Last-Event-ID`). When it gives up (any answer but 200: a 401 for an expired
+// stream token, a 502 while the responder is down, a 204 after the run ended) this module asks the API why,
+// mints a new stream token if access control is on, and opens a new one at `?last_event_id=` of the last
+// event seen. On top of that every event is checked by seq, so a replay overlap is never shown twice.
 
-import { apiFetch } from "./api.js";
+import { apiJSON, storedToken } from "./api.js";
 
 const terminalTypes = new Set(["run.completed", "run.failed", "run.stopped"]);
+const dataKey = ',"data":';
 
-/** Lets pending input and rendering run before continuing (a macrotask, unlike `await` on a promise). */
-function yieldToPage() {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+/**
+ * A journal line as `{seq, ts, type, data}`, `data` the stored JSON text. Only the envelope before `data` is
+ * parsed (`data` is always the last key, and `,"data":` cannot occur inside an earlier JSON string, whose
+ * quotes are escaped), so a large payload is not parsed until someone unfolds it.
+ */
+function parseLine(line) {
+  const at = line.indexOf(dataKey);
+  if (at < 0 || !line.endsWith("}")) return null;
+  try {
+    const envelope = JSON.parse(`${line.slice(0, at)}}`);
+    return { seq: envelope.seq, ts: envelope.ts, type: envelope.type, data: line.slice(at + dataKey.length, -1) };
+  } catch {
+    return null;
+  }
 }
 
 /**
- * Calls `onEvent({seq, id, type, data, received})` for each event once, in seq order; `onState(state,
- * detail)` with "connecting", "live", "reconnecting", "ended" or "error"; `onReset()` when the run id now
- * names a new run (its incarnation changed: it was deleted and created again), before its events arrive.
- * Returns { close() }.
+ * Calls `onEvent({seq, id, ts, type, data})` for each event once, in seq order; `onState(state, detail)` with
+ * "connecting", "live", "reconnecting", "ended" or "error"; `onReset()` when the run id now names a new run
+ * (its incarnation changed: it was deleted and created again), before its events arrive. Returns { close() }.
  */
 export function followEvents(runID, { onEvent, onState, onReset }) {
   let lastID = "";
   let lastSeq = 0;
   let incarnation = null;
-  let retryMillis = 1000;
   let closed = false;
-  let controller = null;
+  let source = null;
   let failures = 0;
-  let ended = false;   // the terminal event arrived, or the server said there is nothing more (204)
+  let ended = false;   // the terminal event arrived, or the run has nothing after our last event
 
-  const path = `/v1/runs/${encodeURIComponent(runID)}/events`;
+  const runPath = `/v1/runs/${encodeURIComponent(runID)}`;
 
-  function deliver(frame) {
-    if (frame.id === undefined || frame.type === undefined) return;
-    const dot = frame.id.indexOf(".");
-    const seq = Number(dot < 0 ? frame.id : frame.id.slice(0, dot));
-    const eventIncarnation = dot < 0 ? null : frame.id.slice(dot + 1);
-    if (!Number.isSafeInteger(seq)) return;
+  function deliver(message) {
+    const id = message.lastEventId;
+    const event = parseLine(message.data);
+    if (!id || !event || !Number.isSafeInteger(event.seq)) return;
+    const dot = id.indexOf(".");
+    const eventIncarnation = dot < 0 ? null : id.slice(dot + 1);
     if (incarnation !== null && eventIncarnation !== null && eventIncarnation !== incarnation) {
       lastSeq = 0;
       onReset?.();
     }
     if (eventIncarnation !== null) incarnation = eventIncarnation;
-    lastID = frame.id;
-    if (seq <= lastSeq) return;   // already shown (an overlapping replay after a reconnect)
-    lastSeq = seq;
-    onEvent({ seq, id: frame.id, type: frame.type, data: frame.data, received: new Date() });
-    if (terminalTypes.has(frame.type)) ended = true;
+    lastID = id;
+    if (event.seq <= lastSeq) return;   // already shown (an overlapping replay after a reconnect)
+    lastSeq = event.seq;
+    onEvent({ ...event, id });
+    if (terminalTypes.has(event.type)) {
+      ended = true;
+      source?.close();                  // or EventSource would reconnect, to be told 204
+      onState("ended");
+    }
   }
 
-  async function connectOnce() {
-    controller = new AbortController();
-    const headers = { Accept: "text/event-stream" };
-    if (lastID) headers["Last-Event-ID"] = lastID;
-    const response = await apiFetch(path, { headers, signal: controller.signal, cache: "no-store" });
-    if (response.status === 204) { ended = true; return; }            // nothing after our last event: the run ended
-    if (!response.ok) {
-      let message = `HTTP ${response.status}`;
-      try { message = (await response.json()).error.message; } catch { /* not JSON */ }
-      const error = new Error(message);
-      error.status = response.status;
-      throw error;
+  /** The stream's URL: lines format, a fresh stream token when the page has an API token, the resume point. */
+  async function streamURL() {
+    const query = new URLSearchParams({ format: "lines" });
+    if (storedToken()) {
+      // Read scope on the run suffices; a refused API token asks the reader again (apiFetch).
+      const minted = await apiJSON(`${runPath}/stream-tokens`, { method: "POST" });
+      query.set("access_token", minted.token);
     }
-    onState("live");
-    failures = 0;
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    let frame = {};
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let start = 0;
-      let linesSinceYield = 0;
-      for (;;) {
-        const end = buffer.indexOf("\n", start);
-        if (end < 0) break;
-        // A replay arrives in chunks of thousands of events: give the page a turn (input, rendering)
-        // every few thousand lines instead of parsing a whole chunk in one task.
-        if (++linesSinceYield === 6000) {
-          linesSinceYield = 0;
-          await yieldToPage();
-        }
-        const line = buffer.slice(start, end);
-        start = end + 1;
-        if (line === "") {                    // a blank line ends a frame
-          deliver(frame);
-          frame = {};
-        } else if (line.startsWith(":")) {    // comment (heartbeat, refusal note)
-        } else {
-          const colon = line.indexOf(":");
-          const field = colon < 0 ? line : line.slice(0, colon);
-          let text = colon < 0 ? "" : line.slice(colon + 1);
-          if (text.startsWith(" ")) text = text.slice(1);
-          if (field === "id") frame.id = text;
-          else if (field === "event") frame.type = text;
-          else if (field === "data") frame.data = frame.data === undefined ? text : `${frame.data}\n${text}`;
-          else if (field === "retry" && /^\d+$/.test(text)) retryMillis = Number(text);
-        }
+    if (lastID) query.set("last_event_id", lastID);
+    return `${runPath}/events?${query}`;
+  }
+
+  async function open() {
+    const url = await streamURL();
+    if (closed) return;
+    source = new EventSource(url);
+    source.onopen = () => {
+      failures = 0;
+      onState("live");
+    };
+    source.onmessage = deliver;
+    source.onerror = () => {
+      if (closed || ended) return;
+      if (source.readyState === EventSource.CONNECTING) {
+        onState("reconnecting");          // EventSource retries by itself, with Last-Event-ID
+        return;
       }
-      buffer = buffer.slice(start);
-    }
+      source.close();
+      recover();
+    };
   }
 
-  async function run() {
-    onState("connecting");
-    while (!closed && !ended) {
+  /** EventSource gave up: find out why from the API, then open a new one (backing off) or stop. */
+  async function recover() {
+    onState("reconnecting");
+    for (;;) {
+      if (closed) return;
       try {
-        await connectOnce();
+        // Asks for a token on a 401 without one (apiFetch); tells a run that ended or is gone.
+        const run = await apiJSON(runPath);
+        if (["completed", "failed", "stopped"].includes(run.status) && run.last_seq <= lastSeq) {
+          ended = true;
+          onState("ended");
+          return;
+        }
+        await open();
+        return;
       } catch (error) {
         if (closed) return;
-        if (error.status === 404 || error.status === 400 || error.status === 403) {
+        if (error.status === 404 || error.status === 403 || error.status === 400) {
           onState("error", error.message);
           return;
         }
+        // The responder is unreachable or refusing for now: back off up to 30 s.
         failures += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30000, 500 * 2 ** Math.min(6, failures - 1))));
       }
-      if (closed || ended) break;
-      onState("reconnecting");
-      // The server's retry hint; repeated failures (responder down, journal failing) back off to 30 s.
-      const wait = Math.min(30000, retryMillis * 2 ** Math.max(0, failures - 1));
-      await new Promise((resolve) => setTimeout(resolve, wait));
     }
-    if (!closed) onState("ended");
   }
 
-  run();
+  onState("connecting");
+  open().catch(() => { if (!closed) recover(); });
   return {
     close() {
       closed = true;
-      controller?.abort();
+      source?.close();
     },
   };
 }

@@ -94,13 +94,12 @@ export function showRun(main, runID) {
         log.add(event);
         if (!run) return;
         run.last_seq = event.seq;
+        run.updated_at = event.ts;   // the duration of an ended run runs to its last event's time
         if (event.type === "run.stop_requested") run.stop_requested = true;
         const next = statusAfter[event.type] ?? (run.status === "queued" && !event.type.startsWith("run.") ? "running" : null);
         if (next && next !== run.status) {
           run.status = next;
           showStatus();
-          // The exact end time is the terminal event's timestamp, which the stream does not carry.
-          if (terminalStatuses.includes(next)) refreshRun();
         } else if (event.type === "run.stop_requested") {
           showStatus();
         }
