@@ -162,19 +162,22 @@ public struct JournalReader {
 /// seen whole or not at all. Lines of a batch (`"more":true`) are remembered until the batch's last line
 /// arrives, then all are yielded; the scanner never yields past the last committed line.
 struct CommittedLineScanner {
-    /// Lines of the batch in progress: (start, end) within the buffer being scanned, and their fields.
+    /// Lines of the batch in progress: (start, end) within the buffer being scanned, and their fields. Kept
+    /// across calls, so a large batch read in many chunks is scanned once, not once per chunk.
     private var pending: [(start: Int, end: Int, fields: EventLine.Fields)] = []
+    /// Where the next call goes on scanning: just after the last line scanned (relative to the buffer the next
+    /// call gets, which starts where this call's consumed bytes ended).
+    private var resumeAt = 0
 
-    /// Scans `buffer` (whose first byte is at file offset `offset` and is a line start). Returns how many
-    /// bytes were consumed (up to the end of the last committed line handed to `body`) and whether `body`
-    /// asked to stop.
+    /// Scans `buffer` (whose first byte is at file offset `offset` and is a line start; on a later call, the
+    /// bytes the previous call did not consume, followed by more). Returns how many bytes were consumed (up to
+    /// the end of the last committed line handed to `body`) and whether `body` asked to stop.
     mutating func scan(
         _ buffer: UnsafeRawBufferPointer, offset: Int64, path: String, _ body: (JournalReader.Line) throws -> Bool
     ) throws -> (consumed: Int, stopped: Bool) {
-        pending.removeAll(keepingCapacity: true)
         guard let base = buffer.baseAddress else { return (0, false) }
         var consumed = 0
-        var start = 0
+        var start = resumeAt
         while start < buffer.count {
             guard let newline = memchr(base + start, 0x0A, buffer.count - start) else { break }
             let end = base.distance(to: UnsafeRawPointer(newline))
@@ -204,7 +207,9 @@ struct CommittedLineScanner {
                 return (consumed, true)
             }
         }
-        pending.removeAll(keepingCapacity: true)
+        // The caller drops the consumed bytes from the front: shift what we remember accordingly.
+        resumeAt = start - consumed
+        if consumed > 0 { pending = pending.map { ($0.start - consumed, $0.end - consumed, $0.fields) } }
         return (consumed, false)
     }
 }
