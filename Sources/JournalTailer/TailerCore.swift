@@ -16,9 +16,17 @@ struct TailerFaults: Sendable {
     /// Make adding the watch for a path fail with the returned errno (nil: add it for real).
     var addWatchErrno: @Sendable (String) -> Int32?
 
-    init(inotifyInitErrno: Int32? = nil, addWatchErrno: @escaping @Sendable (String) -> Int32? = { _ in nil }) {
+    /// The name the poller's thread is started under: a test that refuses that thread (`ThreadStartFaults`,
+    /// which matches by name) gives its tailer a name of its own, so other tailers in the process are untouched.
+    var pollerThreadName: String
+
+    init(
+        inotifyInitErrno: Int32? = nil, addWatchErrno: @escaping @Sendable (String) -> Int32? = { _ in nil },
+        pollerThreadName: String = "rj-tail-poll"
+    ) {
         self.inotifyInitErrno = inotifyInitErrno
         self.addWatchErrno = addWatchErrno
+        self.pollerThreadName = pollerThreadName
     }
 }
 
@@ -53,8 +61,8 @@ final class TailerCore: Sendable {
         self.logger = logger
         self.faults = faults
         switch mode {
-        case .inotify: poller = Poller(interval: pollInterval)
-        case .poll(let interval): poller = Poller(interval: interval)
+        case .inotify: poller = Poller(interval: pollInterval, threadName: faults.pollerThreadName)
+        case .poll(let interval): poller = Poller(interval: interval, threadName: faults.pollerThreadName)
         }
     }
 

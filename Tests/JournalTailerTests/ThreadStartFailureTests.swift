@@ -21,11 +21,15 @@ struct ThreadStartFailureTests {
         try Disk.write(first, "{\"seq\":1}\n")
         try Disk.write(second, "{\"seq\":1}\n")
         let log = LogCapture()
-        let tailer = JournalTailer(mode: .poll(interval: .milliseconds(20)), logger: log.logger)
+        // A thread name of this tailer's own: the fault matches by name, and tailers of tests running
+        // meanwhile must not take it (nor be refused their poller).
+        let threadName = "rj-tail-poll-refused-\(UInt32.random(in: 0...UInt32.max))"
+        let tailer = JournalTailer(
+            mode: .poll(interval: .milliseconds(20)), logger: log.logger, faults: TailerFaults(pollerThreadName: threadName))
 
-        ThreadStartFaults.failNext(named: "rj-tail-poll")
+        ThreadStartFaults.failNext(named: threadName)
         let refused = try Follower(tailer, first, from: 10)
-        #expect(ThreadStartFaults.remaining(named: "rj-tail-poll") == 0)
+        #expect(ThreadStartFaults.remaining(named: threadName) == 0)
         #expect(log.count(containing: "cannot start the polling thread") == 1)
 
         // The next subscription starts the thread, which polls both journals.

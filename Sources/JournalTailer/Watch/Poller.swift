@@ -20,7 +20,10 @@ final class Poller: Sendable {
     }
     private let state = LockedValue(State())
 
-    init(interval: Duration) {
+    private let threadName: String
+
+    init(interval: Duration, threadName: String = "rj-tail-poll") {
+        self.threadName = threadName
         self.interval = interval
     }
 
@@ -34,7 +37,7 @@ final class Poller: Sendable {
         }
         guard start else { return nil }
         do {
-            try startDetachedThread(name: "rj-tail-poll") { [self] in self.run() }
+            try startDetachedThread(name: threadName) { [self] in self.run() }
             return nil
         } catch {
             state.withLock { $0.running = false }
