@@ -64,6 +64,14 @@ public struct JournalFailure: Sendable, Equatable {
         }
     }
 
+    /// The marker's failure if it concerns the file with `inode` (a marker left beside a journal that was since
+    /// repaired or re-created names another inode; one whose inode could not be written concerns any).
+    static func marker(forJournal journalPath: String, inode: UInt64) -> JournalFailure? {
+        guard var marked = readMarker(forJournal: journalPath), marked.inode == 0 || marked.inode == inode else { return nil }
+        marked.inode = inode
+        return marked
+    }
+
     /// Reads the marker of the journal at `journalPath`; nil when there is none. A marker that cannot be parsed
     /// (written partly on a failing disk) still marks the journal failed, with nothing known durable.
     static func readMarker(forJournal journalPath: String) -> JournalFailure? {

@@ -118,10 +118,7 @@ final class JournalFile: @unchecked Sendable {
     /// The failure recorded by the marker file, if it concerns this file (a marker left beside a journal that
     /// was since repaired or re-created names another inode and is ignored).
     private func markedFailure() -> JournalFailure? {
-        guard let marked = JournalFailure.readMarker(forJournal: path) else { return nil }
-        if marked.inode != 0 && marked.inode != inode { return nil }
-        var failure = marked
-        failure.inode = inode
+        guard let failure = JournalFailure.marker(forJournal: path, inode: inode) else { return nil }
         failures.record(failure, for: id)
         return failure
     }

@@ -345,14 +345,15 @@ public final class JournalStore: Sendable {
     /// appended in between is not shown before it is on disk). A failed journal shows only what its last good
     /// sync covered, and `failed` is set. A failing sync fails the journal and throws `journalFailed`.
     public func visibleSize(of journal: OpenJournal, id: RunID, sync: Bool = true) throws -> (size: Int64, failed: Bool) {
-        let size = try journal.size()
-        let inode = try journal.inode()
+        let info = try Sys.fstat(journal.fd, path: journal.path)
+        let size = Int64(info.st_size)
+        let inode = UInt64(info.st_ino)
         let file = try handle(for: id, reopen: false)
         if file.inode == inode, let failure = file.currentFailure { return (min(size, failure.durableSize), true) }
         if let failure = failures.failure(of: id, inode: inode) { return (min(size, failure.durableSize), true) }
         // Failed by another process (a CLI writer, another responder): only its marker says so, and a sync here
         // would "succeed" (Linux reports a writeback error once).
-        if let marked = JournalFailure.readMarker(forJournal: journal.path), marked.inode == 0 || marked.inode == inode {
+        if let marked = JournalFailure.marker(forJournal: journal.path, inode: inode) {
             return (min(size, marked.durableSize), true)
         }
         if sync && fsyncPolicy == .always {
