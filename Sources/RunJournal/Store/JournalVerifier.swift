@@ -173,6 +173,11 @@ public enum JournalVerifier {
         try Sys.flock(fd, LOCK_EX, path: path)
         defer { Sys.unlock(fd) }
         let journal = try OpenJournal(path: path)
+        // The lock is on the file `fd` opened; what is read and repaired must be that file, not one a delete and
+        // re-create (or another repair's rename) put at the path in between.
+        guard try Sys.fstat(fd, path: path).st_ino == journal.inode() else {
+            throw JournalError.corruptJournal(path: path, line: 0, reason: "the journal was replaced while the repair took its lock; run it again")
+        }
         var report = try verify(journal, maxProblems: maxProblems)
         if report.failed != nil {
             let size = try journal.size()
