@@ -25,6 +25,8 @@ public final class FastCGIServer: Sendable {
     private let socket: ListeningSocket
     private let pool: WorkerPool
     private let monitor: HangupMonitor
+    /// Carries every stream's live phase after its replay (one thread for all of them).
+    private let streamLoop: StreamLoop
     private let probe: StackProbe?
     private let activeStreams = Atomic<Int>(0)
     private let bodyBudget: BodyBudget
@@ -85,12 +87,25 @@ public final class FastCGIServer: Sendable {
         bodyBudget = BodyBudget(limit: configuration.bodyBudgetBytes)
         probe = configuration.measuresStackUsage ? StackProbe() : nil
         monitor = try HangupMonitor(logger: logger)
+        // The loop hands back kept connections whose next request arrives; it is created before `self` is
+        // complete, so it reaches the server through this box.
+        let dispatcher = KeptConnectionDispatcher()
+        streamLoop = try StreamLoop(
+            settings: StreamLoop.Settings(keptConnectionIdleTimeout: configuration.keptConnectionIdleTimeout),
+            logger: logger, dispatchKeptConnection: { fd in dispatcher.dispatch(fd) })
         pool = WorkerPool(
             stackSize: configuration.workerStackSize, spareLimit: configuration.spareWorkerLimit,
             maxBusy: maxConcurrent, probe: probe, startFault: configuration.workerThreadStartFault)
         socket = try ListeningSocket.open(configuration)
         let family = runjournal_socket_family(socket.fd)
         acceptsTCP = family == AF_INET || family == AF_INET6
+        dispatcher.target = { [weak self] fd in
+            guard let self else {
+                _ = close(fd)
+                return
+            }
+            self.dispatch(FastCGIConnection(acceptedFD: fd))
+        }
     }
 
     deinit {
@@ -131,6 +146,11 @@ public final class FastCGIServer: Sendable {
         }
         try monitor.start()
         defer { monitor.shutdown() }
+        try streamLoop.start()
+        defer {
+            streamLoop.forceClose()
+            _ = streamLoop.waitUntilExited(deadline: MonotonicTime.now() + .seconds(2))
+        }
         if configuration.handlesSignals {
             signalSubscription = try SignalRelay.shared.subscribe { [weak self] signo in
                 self?.signalReceived(signo)
@@ -165,8 +185,8 @@ public final class FastCGIServer: Sendable {
         let workers = pool.snapshot
         return FastCGIServerStatistics(
             workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: workers.busy,
-            keptConnections: workers.parked, activeStreams: activeStreams.load(ordering: .relaxed),
-            watchedConnections: monitor.watchedCount, connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
+            keptConnections: workers.parked + streamLoop.keptConnectionCount, activeStreams: activeStreams.load(ordering: .relaxed),
+            parkedStreams: streamLoop.streamCount, watchedConnections: monitor.watchedCount, connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
             requestsServed: requestsServed.load(ordering: .relaxed), stackHighWaterBytes: probe?.highWaterBytes)
     }
 
@@ -180,7 +200,10 @@ public final class FastCGIServer: Sendable {
             lifecycleChanged.broadcast()
             return first
         }
-        if first { monitor.fireAll() }
+        if first {
+            monitor.fireAll()
+            streamLoop.stop()
+        }
     }
 
     /// First SIGTERM/SIGINT: graceful stop. A second one while stopping skips the grace period. SIGHUP calls
@@ -264,7 +287,9 @@ public final class FastCGIServer: Sendable {
     /// down the connections still open so blocked writes fail and their workers end.
     private func drainRequests() {
         let graceEnd = MonotonicTime.now() + configuration.stopGracePeriod
-        if waitForWorkersToExit(until: graceEnd, unless: { lifecycleLock.withLock { forceRequested } }) { return }
+        let forced = { [self] in lifecycleLock.withLock { forceRequested } }
+        if waitForWorkersToExit(until: graceEnd, unless: forced) && waitForStreamLoop(until: graceEnd, unless: forced) { return }
+        streamLoop.forceClose()
         let open = connectionsLock.withLock {
             for fd in connections.values { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             return connections.count
@@ -273,6 +298,14 @@ public final class FastCGIServer: Sendable {
         if !waitForWorkersToExit(until: MonotonicTime.now() + .seconds(2), unless: { false }) {
             logger.warning("\(pool.snapshot.busy) request(s) still running after the stop; their handlers do not return")
         }
+    }
+
+    /// True once the stream loop has delivered the end of every stream and exited.
+    private func waitForStreamLoop(until deadline: MonotonicTime, unless giveUp: () -> Bool) -> Bool {
+        while !streamLoop.waitUntilExited(deadline: min(deadline, MonotonicTime.now() + .milliseconds(50))) {
+            if giveUp() || !(MonotonicTime.now() < deadline) { return false }
+        }
+        return true
     }
 
     /// True once every worker has exited; false when `deadline` passes or `giveUp()` says so first. Wakes
@@ -402,7 +435,7 @@ public final class FastCGIServer: Sendable {
             // Registered while the request is served and its body drained, so a forced stop can shut the
             // connection down; forgotten before libfcgi may close it, so a reused number is never touched.
             connectionsLock.withLock { connections[id] = fd }
-            var reusable = admitted ? serve(connection) : refuseAtCapacity(connection)
+            var reusable = admitted ? serve(connection, connectionID: id) : refuseAtCapacity(connection)
             requestsServed.add(1, ordering: .relaxed)
             if let probe, let stackBounds { probe.record(stackBounds) }
             // A body left unread up to this much past the limit (a 413 answered from Content-Length) is
@@ -432,7 +465,7 @@ public final class FastCGIServer: Sendable {
 
     /// Serves one request and completes its response. Returns whether the connection may carry another
     /// request: false when the response could not be delivered whole.
-    private func serve(_ connection: FastCGIConnection) -> Bool {
+    private func serve(_ connection: FastCGIConnection, connectionID: UInt64) -> Bool {
         let started = MonotonicTime.now()
         let head: RequestDecoder.Head
         switch RequestDecoder.decodeHead(connection.parameters()) {
@@ -486,9 +519,7 @@ public final class FastCGIServer: Sendable {
             defer { report(request, status: response.status, since: started) }
             return send(response, on: connection, method: head.method)
         case .stream(let produce):
-            var status = response.status
-            defer { report(request, status: status, since: started) }
-            return stream(response, produce, on: connection, path: head.path, status: &status)
+            return stream(response, produce, on: connection, request: request, connectionID: connectionID, started: started)
         }
     }
 
@@ -524,20 +555,27 @@ public final class FastCGIServer: Sendable {
         return true
     }
 
-    /// `status` is set to what the client was answered (a refusal's status when the cap is reached).
+    /// Serves a `.stream` response: the head and the body's first part (the replay) on this worker, and then,
+    /// when the body parks its live phase (`StreamParking`), the rest on the stream loop: this worker returns
+    /// as soon as the connection is handed over. Reports the request when the stream is over. Returns what
+    /// `serve` returns (false also when parked: the connection is no longer this worker's).
     private func stream(
         _ response: HTTPResponse, _ produce: @Sendable (any ResponseBodyWriter) throws -> Void,
-        on connection: FastCGIConnection, path: String, status: inout Int
+        on connection: FastCGIConnection, request: HTTPRequest, connectionID: UInt64, started: MonotonicTime
     ) -> Bool {
         guard reserveStream() else {
             let limit = configuration.maxStreams
-            logger.warning("stream refused: at maxStreams", metadata: ["limit": "\(limit)", "path": "\(path)"])
-            status = 200  // the EventSource-friendly refusal: retry hint, a comment, the end
+            logger.warning("stream refused: at maxStreams", metadata: ["limit": "\(limit)", "path": "\(request.path)"])
+            // The EventSource-friendly refusal: retry hint, a comment, the end.
+            defer { report(request, status: 200, since: started) }
             return send(StreamLimitRefusal.response(retryAfterSeconds: configuration.retryAfterSeconds), on: connection, method: "GET")
         }
+        var parked = false
         defer {
-            // The last stream of a burst gone: give its buffers back to the kernel instead of keeping the peak.
-            if activeStreams.subtract(1, ordering: .relaxed).newValue == 0 { runjournal_release_free_memory() }
+            if !parked {
+                releaseStreamSlot()
+                report(request, status: response.status, since: started)
+            }
         }
 
         let head = ResponseHead.serialize(
@@ -546,18 +584,58 @@ public final class FastCGIServer: Sendable {
         // Flush the head at once: the client (an EventSource) is "open" only when it has the headers.
         guard connection.write(head), connection.flush() else { return false }
 
-        let writer = FastCGIBodyWriter(connection: connection, monitor: monitor)
+        let writer = FastCGIBodyWriter(connection: connection, monitor: monitor) { [self] stream in
+            park(stream, connection: connection, connectionID: connectionID) { [self] in
+                releaseStreamSlot()
+                report(request, status: response.status, since: started)
+            }
+        }
         defer { writer.end() }
         do {
             try produce(writer)
         } catch ResponseWriterError.clientGone {
-            logger.debug("stream client went away", metadata: ["path": "\(path)"])
+            logger.debug("stream client went away", metadata: ["path": "\(request.path)"])
             return false
         } catch {
-            logger.warning("stream ended with an error", metadata: ["path": "\(path)", "error": "\(error)"])
+            logger.warning("stream ended with an error", metadata: ["path": "\(request.path)", "error": "\(error)"])
+        }
+        if writer.parked {
+            parked = true
+            return false
         }
         writer.end()
         return connection.completeResponse()
+    }
+
+    /// Hands a stream and its connection to the stream loop; `ended` is called once when the stream is over.
+    /// The request body is drained first so a kept connection can carry the next request. False (nothing
+    /// changed) when the connection is already broken.
+    private func park(
+        _ stream: any ParkableStream, connection: FastCGIConnection, connectionID: UInt64, ended: @escaping @Sendable () -> Void
+    ) -> Bool {
+        let reusable = connection.drainBody(limit: configuration.maxBodyBytes + 65536)
+        // The forced-stop registry lets go first: once the loop has it, the descriptor may be closed and reused.
+        connectionsLock.withLock { _ = connections.removeValue(forKey: connectionID) }
+        guard let detached = connection.detach(keepConnection: reusable) else {
+            connectionsLock.withLock { connections[connectionID] = connection.connectionFD }
+            return false
+        }
+        let adoption = StreamLoop.Adoption(
+            fd: detached.fd, requestID: detached.requestID, keepConnection: detached.keepConnection, stream: stream,
+            onEnd: { _ in ended() })
+        if streamLoop.adopt(adoption) { return true }
+        // The loop is stopping: end the response here, as the loop would have.
+        stream.finish()
+        var end = FastCGIRecords.endOfResponse(requestID: detached.requestID)
+        _ = end.withUnsafeMutableBytes { write(detached.fd, $0.baseAddress, $0.count) }
+        _ = close(detached.fd)
+        ended()
+        return true
+    }
+
+    private func releaseStreamSlot() {
+        // The last stream of a burst gone: give its buffers back to the kernel instead of keeping the peak.
+        if activeStreams.subtract(1, ordering: .relaxed).newValue == 0 { runjournal_release_free_memory() }
     }
 
     private func reserveStream() -> Bool {
@@ -609,7 +687,9 @@ public struct FastCGIServerStatistics: Sendable, Equatable {
     public var keptConnections: Int
     /// `.stream` responses running (counted against `maxStreams`).
     public var activeStreams: Int
-    /// Stream connections the hang-up monitor watches.
+    /// Streams whose live phase runs on the stream loop (counted in `activeStreams` too).
+    public var parkedStreams: Int
+    /// Stream connections the hang-up monitor watches (streams still on their worker).
     public var watchedConnections: Int
     /// Connections accepted since the server started (a kept connection is accepted once for many requests).
     public var connectionsAccepted: Int
@@ -617,4 +697,14 @@ public struct FastCGIServerStatistics: Sendable, Equatable {
     public var requestsServed: Int
     /// Deepest worker stack use seen, when `measuresStackUsage` is on.
     public var stackHighWaterBytes: Int?
+}
+
+/// Lets the stream loop, made during the server's init, hand kept connections back to the server.
+private final class KeptConnectionDispatcher: @unchecked Sendable {
+    /// Set once at the end of the server's init, before any thread runs.
+    var target: ((Int32) -> Void)?
+
+    func dispatch(_ fd: Int32) {
+        if let target { target(fd) } else { _ = close(fd) }
+    }
 }

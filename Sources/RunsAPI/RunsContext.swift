@@ -18,6 +18,8 @@ public struct RunsContext: Sendable {
     public let logger: Logger
     /// Counters and gauges of the API (swift-metrics; from the factory current when the context is made).
     public let metrics: APIMetrics
+    /// The latest frames of each followed journal, shared by its live streams (see `SharedFrames`).
+    public let frames = SharedFrames()
     /// What `GET /metrics` renders; nil (the default) answers it 404. `serve` sets it after bootstrapping.
     public var metricsExposition: (any MetricsExposition)?
 

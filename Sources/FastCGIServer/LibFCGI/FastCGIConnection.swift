@@ -202,6 +202,32 @@ final class FastCGIConnection: @unchecked Sendable {
         return readNextRequest()
     }
 
+    /// What a worker hands to the stream loop: the connection, and the request it is in the middle of.
+    struct Detached {
+        let fd: Int32
+        let requestID: UInt16
+        let keepConnection: Bool
+    }
+
+    /// Takes the connection away from libfcgi in the middle of a response, for the stream loop to carry on
+    /// with (`StreamLoop` writes the remaining FastCGI records itself). Everything libfcgi buffered is flushed
+    /// first; its streams and parameters are freed without ending the request (no END_REQUEST) and without
+    /// closing the descriptor, and this slot forgets the connection. `keepConnection`: the caller drained the
+    /// request body, so the connection may carry the web server's next request. Nil when the flush failed
+    /// (the connection is broken; nothing changed).
+    func detach(keepConnection: Bool) -> Detached? {
+        guard hasRequest, let output = raw.pointee.out, raw.pointee.ipcFd >= 0 else { return nil }
+        _ = FCGX_FFlush(output)
+        guard FCGX_GetError(output) == 0 else { return nil }
+        let detached = Detached(
+            fd: raw.pointee.ipcFd, requestID: UInt16(truncatingIfNeeded: raw.pointee.requestId),
+            keepConnection: keepConnection && raw.pointee.keepConnection != 0)
+        FCGX_Free(raw, 0)
+        raw.pointee.ipcFd = -1
+        hasRequest = false
+        return detached
+    }
+
     /// Closes the connection without waiting for the peer: for a kept connection that carries no request
     /// (the web server gets EOF and drops it from its cache), or after a request that must not be kept.
     func closeConnection() {

@@ -5,17 +5,34 @@ import Synchronization
 /// failure (the web server or its client went away, or a forced stop shut the connection) becomes
 /// `ResponseWriterError.clientGone`, and hang-ups of an idle stream are reported by the shared
 /// `HangupMonitor`. Used by the stream's own worker thread; only the observations cross threads.
-final class FastCGIBodyWriter: ResponseBodyWriter {
+final class FastCGIBodyWriter: StreamParking {
     private let connection: FastCGIConnection
     private let monitor: HangupMonitor
+    /// Takes a stream over for the stream loop (detaching the connection); false when it cannot.
+    private let parker: ((any ParkableStream) -> Bool)?
     private var failed = false
     private var ended = false
+    /// The stream and its connection went to the stream loop: the server must not touch the connection.
+    private(set) var parked = false
     /// The connection's registration with the monitor, made on the first `observeHangup`.
     private var watchKey: UInt64?
 
-    init(connection: FastCGIConnection, monitor: HangupMonitor) {
+    init(connection: FastCGIConnection, monitor: HangupMonitor, parker: ((any ParkableStream) -> Bool)? = nil) {
         self.connection = connection
         self.monitor = monitor
+        self.parker = parker
+    }
+
+    func park(_ stream: any ParkableStream) -> Bool {
+        guard let parker, !failed, !ended else { return false }
+        // The monitor lets go of the descriptor before the loop owns it (and may close it).
+        end()
+        guard parker(stream) else {
+            ended = false  // the stream goes on here, through this writer
+            return false
+        }
+        parked = true
+        return true
     }
 
     func write(_ bytes: [UInt8]) throws {

@@ -64,10 +64,13 @@ final class EventStream: @unchecked Sendable {
 
     enum Outcome: Equatable {
         case terminalSent, journalGone, journalFailed, clientGone, shutdown
+        /// The transport took the live phase over (`StreamParking`); it ends the stream.
+        case parked
     }
 
-    /// Runs the whole stream on the calling thread. Returns when the stream is over; a client that went away
-    /// is a normal end, not an error.
+    /// Runs the stream on the calling thread: the replay, then the live phase here, or on the transport's
+    /// event loop when it can park streams. Returns when the stream is over or parked; a client that went
+    /// away is a normal end, not an error.
     @discardableResult
     func run(writer: any ResponseBodyWriter) throws -> Outcome {
         do {
@@ -91,11 +94,28 @@ final class EventStream: @unchecked Sendable {
         try flush(writer)
         if terminalSent { return .terminalSent }
         if journalFailed { return .journalFailed }
+        if clientGone.load(ordering: .sequentiallyConsistent) { return .clientGone }
 
-        let follow = try context.follower.follow(path: path, from: replayEnd) { [wake] in wake.raise() }
+        let live = LiveStream(
+            context: context, runID: runID, path: path, summary: state, resumeAfter: resumeAfter, format: format,
+            incarnation: incarnation, lastOutputMonotonicMillis: lastWriteMonotonicMillis)
+        try live.start(from: replayEnd) { [wake] in wake.raise() }
         journal = nil  // only after the follow holds the file: a deletion in between is then seen as "gone"
-        defer { follow.cancel() }
-        return try live(writer: writer, follow: follow)
+        if let parking = writer as? any StreamParking {
+            hangup?.cancel()  // the transport watches the connection from now on
+            if parking.park(live) { return .parked }
+        }
+        defer { live.finish() }
+        // Until now the hang-up observation raised only `wake`; from here the live stream must know too.
+        if clientGone.load(ordering: .sequentiallyConsistent) { live.markClientGone() }
+        let liveHangup = writer.observeHangup { [live] in live.markClientGone() }
+        defer { liveHangup?.cancel() }
+        switch try live.runBlocking(writer: writer, wake: wake) {
+        case .terminalSent: return .terminalSent
+        case .journalGone: return .journalGone
+        case .clientGone: return .clientGone
+        case .shutdown: return .shutdown
+        }
     }
 
     // MARK: Replay
@@ -120,98 +140,10 @@ final class EventStream: @unchecked Sendable {
         return (end, terminal)
     }
 
-    // MARK: Live
-
-    private func live(writer: any ResponseBodyWriter, follow: any JournalFollow) throws -> Outcome {
-        let heartbeatMillis = Int64(configuration.heartbeatSeconds) * 1000
-        let lifecycle = context.lifecycle
-        // On the monotonic clock, like the heartbeat: a wall clock set back must not stretch the hold.
-        var lifecycleHoldUntilMonotonic = Int64.min
-        while true {
-            _ = wake.consume()
-            // 1. Send whatever is new.
-            drain: while true {
-                switch follow.read(maxBytes: configuration.replayChunkBytes) {
-                case .caughtUp:
-                    break drain
-                case .gone:
-                    try flush(writer)
-                    return .journalGone
-                case .lines(let bytes, let offset):
-                    if try sendLines(bytes, offset: offset) {
-                        try flush(writer)
-                        return .terminalSent
-                    }
-                }
-            }
-            try flush(writer)
-            if clientGone.load(ordering: .sequentiallyConsistent) { return .clientGone }
-            if context.shutdown.isShuttingDown { return .shutdown }
-
-            // 2. Lifecycle rules: act when due, re-checked under the journal lock. What gets appended comes
-            //    back through the follower like any other event, and ends the stream there.
-            var now = context.clock.nowMillis()
-            let observed = context.silence.observe(state)
-            let holdUntil = lifecycleHoldUntilMonotonic == .min
-                ? Int64.min : now + (lifecycleHoldUntilMonotonic - context.monotonicClock.monotonicMillis())
-            let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: observed).map { max($0, holdUntil) }
-            if let deadline = lifecycleDeadline, now >= deadline {
-                do {
-                    var decided: [NewEvent]?
-                    let appended = try context.store.appendIf(runID) { fresh in
-                        decided = lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
-                        return decided
-                    }
-                    if appended != nil { context.metrics.countLifecycleEvents(decided) }
-                    if appended == nil {
-                        // Someone else acted first or the run moved on: learn its current state.
-                        state = try context.store.summary(of: runID)
-                    }
-                } catch {
-                    context.logger.warning("lifecycle append failed", metadata: ["run": "\(runID)", "error": "\(error)"])
-                    state = (try? context.store.summary(of: runID)) ?? state
-                }
-                // What was appended arrives through the follower; give it a moment before deciding again.
-                lifecycleHoldUntilMonotonic = context.monotonicClock.monotonicMillis() + 1000
-                continue
-            }
-
-            // 3. Heartbeat when nothing was written for the interval.
-            if context.monotonicClock.monotonicMillis() - lastWriteMonotonicMillis >= heartbeatMillis {
-                buffer.append(contentsOf: SSEFrame.heartbeat)
-                try flush(writer)
-                context.metrics.heartbeatsSent.increment()
-            }
-
-            // 4. Sleep until something happens or the next deadline (the sleeper takes wall-clock deadlines).
-            now = context.clock.nowMillis()
-            var deadline = now + (lastWriteMonotonicMillis + heartbeatMillis - context.monotonicClock.monotonicMillis())
-            if let lifecycleDeadline { deadline = min(deadline, lifecycleDeadline) }
-            if !wake.isRaised {
-                context.sleeper.sleep(untilMillis: deadline, orUntil: wake)
-            }
-        }
-    }
-
     // MARK: Frames
 
-    /// Frames the lines of `bytes` (complete lines starting at `offset`). Returns true after a terminal event.
-    private func sendLines(_ bytes: [UInt8], offset: Int64) throws -> Bool {
-        var terminal = false
-        try bytes.withUnsafeBytes { raw in
-            try JournalReader.forEachLine(in: raw, offset: offset, path: path) { line in
-                terminal = try send(line)
-                return !terminal
-            }
-        }
-        return terminal
-    }
-
-    /// Frames one line (skipping anything at or before the resume point). Returns true if it is terminal.
-    ///
-    /// A line the client does not get to see (it resumed beyond the last seq) still counts for what the
-    /// stream knows of the run: a stop request there starts the grace, and a terminal event there ends the
-    /// stream (the client's reconnect then gets 204), instead of heartbeats forever on an ended run.
+    /// Frames one replayed line (skipping anything at or before the resume point). Returns true if it is
+    /// terminal. A line the client does not get to see still counts for what the stream knows of the run.
     private func send(_ line: JournalReader.Line) throws -> Bool {
         if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
         let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false

@@ -52,7 +52,7 @@ public struct RealSleeper: StreamSleeper {
 
 /// Tells long-running work (streams, the sweeper) that the server is stopping, and wakes it.
 public final class ShutdownSignal: Sendable {
-    private let state = LockedValue<(stopping: Bool, waiters: [ObjectIdentifier: WakeSignal])>((false, [:]))
+    private let state = LockedValue<(stopping: Bool, waiters: [ObjectIdentifier: @Sendable () -> Void])>((false, [:]))
 
     public init() {}
 
@@ -60,22 +60,31 @@ public final class ShutdownSignal: Sendable {
 
     /// Starts the shutdown and wakes everyone registered.
     public func trigger() {
-        let waiters = state.withLock { state -> [WakeSignal] in
+        let waiters = state.withLock { state -> [@Sendable () -> Void] in
             state.stopping = true
             return Array(state.waiters.values)
         }
-        for waiter in waiters { waiter.raise() }
+        for waiter in waiters { waiter() }
     }
 
     func register(_ signal: WakeSignal) {
-        let stopping = state.withLock { state -> Bool in
-            state.waiters[ObjectIdentifier(signal)] = signal
-            return state.stopping
-        }
-        if stopping { signal.raise() }
+        register(key: ObjectIdentifier(signal)) { signal.raise() }
     }
 
     func unregister(_ signal: WakeSignal) {
-        _ = state.withLock { $0.waiters.removeValue(forKey: ObjectIdentifier(signal)) }
+        unregister(key: ObjectIdentifier(signal))
+    }
+
+    /// Calls `wake` on shutdown (at once if it has begun); `key` identifies the registration.
+    func register(key: ObjectIdentifier, _ wake: @escaping @Sendable () -> Void) {
+        let stopping = state.withLock { state -> Bool in
+            state.waiters[key] = wake
+            return state.stopping
+        }
+        if stopping { wake() }
+    }
+
+    func unregister(key: ObjectIdentifier) {
+        _ = state.withLock { $0.waiters.removeValue(forKey: key) }
     }
 }
