@@ -96,6 +96,46 @@ final class RawFastCGIClient: @unchecked Sendable {  // one thread uses it at a 
         }
     }
 
+    /// Sends a bodiless GET without waiting for its answer (for streams that stay open).
+    func startRequest(uri: String, keepConnection: Bool) throws {
+        var out: [UInt8] = record(type: 1, content: [0, 1, keepConnection ? 1 : 0, 0, 0, 0, 0, 0])
+        var params: [UInt8] = []
+        for (name, value) in [("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("CONTENT_LENGTH", "0")] {
+            params += [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
+        }
+        out += record(type: 4, content: params) + record(type: 4, content: []) + record(type: 5, content: [])
+        guard send(out) else { throw ChildProcess.SpawnError(description: "short write") }
+    }
+
+    /// Reads records until END_REQUEST and returns the stdout they carried, and every record's type in order.
+    func readResponse() throws -> (stdout: String, types: [UInt8]) {
+        var stdout: [UInt8] = []
+        var types: [UInt8] = []
+        while true {
+            let header = try read(count: 8)
+            let contentLength = Int(header[4]) << 8 | Int(header[5])
+            let content = try read(count: contentLength + Int(header[6]))
+            types.append(header[1])
+            if header[1] == 6 { stdout += content.prefix(contentLength) }
+            if header[1] == 3 { return (String(decoding: stdout, as: UTF8.self), types) }
+        }
+    }
+
+    /// Reads and drops what arrives, up to `limit` bytes (waiting up to `timeout` for the first byte); the byte count.
+    func drain(limit: Int, timeout: Duration) -> Int {
+        var total = 0
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var wait = Int32(timeout.components.seconds * 1000)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while total < limit && poll(&poller, 1, wait) == 1 {
+            let count = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count <= 0 { break }
+            total += count
+            wait = 50
+        }
+        return total
+    }
+
     /// Whether the server closes the connection (read returns 0) within `timeout`.
     func readsEndOfFile(within timeout: Duration) -> Bool {
         var byte: UInt8 = 0

@@ -14,8 +14,10 @@ import Glibc
 /// watchdog; and a client that hangs up while the stream is idle is noticed at once, not at the next
 /// heartbeat.
 ///
-/// The live phase waits on one `WakeSignal` raised by the follower (new lines), the transport (hang-up) and
-/// shutdown, with a deadline for the next heartbeat or lifecycle action, so it costs nothing while idle.
+/// The replay runs on the calling thread (the transport's worker). The live phase is a `LiveStream`: handed to
+/// the transport when it can park streams (`StreamParking`: the FastCGI server's stream loop, one thread for
+/// every stream), run here otherwise, waiting on one `WakeSignal` raised by the follower (new lines), the
+/// transport (hang-up) and shutdown, with a deadline for the next heartbeat or lifecycle action.
 final class EventStream: @unchecked Sendable {
     private let context: RunsContext
     private let runID: RunID
@@ -83,10 +85,14 @@ final class EventStream: @unchecked Sendable {
     private func stream(writer: any ResponseBodyWriter) throws -> Outcome {
         context.shutdown.register(wake)
         defer { context.shutdown.unregister(wake) }
-        let hangup = writer.observeHangup { [self] in
+        // One observation for the whole stream: during the live phase it tells the live stream too.
+        let liveStream = LockedValue<LiveStream?>(nil)
+        let onHangup: @Sendable () -> Void = { [self] in
             clientGone.store(true, ordering: .sequentiallyConsistent)
             wake.raise()
+            liveStream.withLock { $0 }?.markClientGone()
         }
+        var hangup = writer.observeHangup(onHangup)
         defer { hangup?.cancel() }
 
         buffer.append(contentsOf: SSEFrame.retry(milliseconds: configuration.retryMillis))
@@ -102,14 +108,15 @@ final class EventStream: @unchecked Sendable {
         try live.start(from: replayEnd) { [wake] in wake.raise() }
         journal = nil  // only after the follow holds the file: a deletion in between is then seen as "gone"
         if let parking = writer as? any StreamParking {
-            hangup?.cancel()  // the transport watches the connection from now on
+            // The transport watches the connection from now on.
             if parking.park(live) { return .parked }
+            // It could not take the stream (and may have dropped the observation): watch again, here.
+            hangup?.cancel()
+            hangup = writer.observeHangup(onHangup)
         }
         defer { live.finish() }
-        // Until now the hang-up observation raised only `wake`; from here the live stream must know too.
+        liveStream.withLock { $0 = live }
         if clientGone.load(ordering: .sequentiallyConsistent) { live.markClientGone() }
-        let liveHangup = writer.observeHangup { [live] in live.markClientGone() }
-        defer { liveHangup?.cancel() }
         switch try live.runBlocking(writer: writer, wake: wake) {
         case .terminalSent: return .terminalSent
         case .journalGone: return .journalGone
