@@ -20,6 +20,8 @@ public struct RunsContext: Sendable {
     public let metrics: APIMetrics
     /// The latest frames of each followed journal, shared by its live streams (see `SharedFrames`).
     public let frames = SharedFrames()
+    /// Where parked streams' lifecycle appends run (off the transport's event loop).
+    public let lifecycleActions: LifecycleActions
     /// What `GET /metrics` renders; nil (the default) answers it 404. `serve` sets it after bootstrapping.
     public var metricsExposition: (any MetricsExposition)?
 
@@ -42,6 +44,7 @@ public struct RunsContext: Sendable {
         self.shutdown = shutdown
         self.logger = logger
         self.metrics = APIMetrics()
+        self.lifecycleActions = LifecycleActions(logger: logger)
     }
 
     public var lifecycle: LifecyclePolicy { LifecyclePolicy(configuration: configuration) }

@@ -109,7 +109,9 @@ final class EventStream: @unchecked Sendable {
         journal = nil  // only after the follow holds the file: a deletion in between is then seen as "gone"
         if let parking = writer as? any StreamParking {
             // The transport watches the connection from now on.
+            live.runsLifecycleElsewhere = true  // set before the loop can step it
             if parking.park(live) { return .parked }
+            live.runsLifecycleElsewhere = false
             // It could not take the stream (and may have dropped the observation): watch again, here.
             hangup?.cancel()
             hangup = writer.observeHangup(onHangup)

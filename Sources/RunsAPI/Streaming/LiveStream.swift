@@ -30,6 +30,10 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     /// After a lifecycle append, decide again only once the appended event had a moment to come back
     /// through the follower (monotonic, like the heartbeat).
     private var lifecycleHoldUntilMonotonic = Int64.min
+    /// Set while the stream is parked on a transport's loop: lifecycle appends (a journal lock, perhaps a
+    /// sync) then run on `context.lifecycleActions`, and their outcome comes back through `lifecycleResult`.
+    var runsLifecycleElsewhere = false
+    private let lifecycleResult = LockedValue<(inFlight: Bool, state: RunSummary?)>((false, nil))
     private let clientGone = Atomic<Bool>(false)
     /// Who to tell that the stream has work: set by the driver before the first step; called from the tailer
     /// (new lines), the transport (hang-up) and shutdown.
@@ -104,6 +108,12 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         }
         if clientGone.load(ordering: .sequentiallyConsistent) { return finishStep(.clientGone) }
         if context.shutdown.isShuttingDown { return finishStep(.shutdown) }
+        if runsLifecycleElsewhere, let learned = lifecycleResult.withLock({ result -> RunSummary? in
+            defer { result.state = nil }
+            return result.state
+        }) {
+            state = learned
+        }
 
         // 2. Lifecycle rules: act when due, re-checked under the journal lock. What gets appended comes back
         //    through the follower like any other event, and ends the stream there.
@@ -113,7 +123,23 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         let holdUntil = lifecycleHoldUntilMonotonic == .min ? Int64.min : now + (lifecycleHoldUntilMonotonic - monotonicNow)
         let lifecycleDeadline = lifecycle.nextDeadline(state, now: now, observed: context.silence.observe(state)).map { max($0, holdUntil) }
         if let deadline = lifecycleDeadline, now >= deadline {
-            actOnLifecycle()
+            guard runsLifecycleElsewhere else {
+                actOnLifecycle()
+                return emit(wakeAfterMillis: 0)
+            }
+            let alreadyRunning = lifecycleResult.withLock { result -> Bool in
+                defer { result.inFlight = true }
+                return result.inFlight
+            }
+            if !alreadyRunning {
+                let snapshot = state
+                context.lifecycleActions.run { [self] in
+                    let learned = Self.performLifecycle(context: context, runID: runID, current: snapshot)
+                    lifecycleResult.withLock { $0 = (false, learned) }
+                    wake()
+                }
+            }
+            lifecycleHoldUntilMonotonic = monotonicNow + 1000
             return emit(wakeAfterMillis: 0)
         }
 
@@ -152,22 +178,29 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     // MARK: Lifecycle
 
     private func actOnLifecycle() {
+        if let learned = Self.performLifecycle(context: context, runID: runID, current: state) { state = learned }
+        lifecycleHoldUntilMonotonic = context.monotonicClock.monotonicMillis() + 1000
+    }
+
+    /// Appends what the lifecycle rules say is overdue, decided again under the journal lock. Returns the
+    /// run's state when the stream must learn it (someone else acted first, or the append failed); nil when
+    /// the appended event will arrive through the follower like any other.
+    private static func performLifecycle(context: RunsContext, runID: RunID, current: RunSummary) -> RunSummary? {
         do {
             var decided: [NewEvent]?
-            let appended = try context.store.appendIf(runID) { [context] fresh in
+            let appended = try context.store.appendIf(runID) { fresh in
                 decided = context.lifecycle.overdueEvents(fresh, now: context.clock.nowMillis(), observed: context.silence.observe(fresh))
                 return decided
             }
-            if appended != nil { context.metrics.countLifecycleEvents(decided) }
-            if appended == nil {
-                // Someone else acted first or the run moved on: learn its current state.
-                state = try context.store.summary(of: runID)
+            if appended != nil {
+                context.metrics.countLifecycleEvents(decided)
+                return nil
             }
+            return try context.store.summary(of: runID)
         } catch {
             context.logger.warning("lifecycle append failed", metadata: ["run": "\(runID)", "error": "\(error)"])
-            state = (try? context.store.summary(of: runID)) ?? state
+            return try? context.store.summary(of: runID)
         }
-        lifecycleHoldUntilMonotonic = context.monotonicClock.monotonicMillis() + 1000
     }
 
     // MARK: Frames
