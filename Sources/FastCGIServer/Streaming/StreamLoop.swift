@@ -372,7 +372,13 @@ final class StreamLoop: @unchecked Sendable {
         }
     }
 
-    private func schedule(_ connection: Connection, at deadline: Int64) {
+    /// Deadlines are rounded up to this grid, so the heartbeats of many idle streams, spread over the
+    /// interval, share the loop's wake-ups (at most 10 a second) instead of each taking one.
+    static let timerGranularityMillis: Int64 = 100
+
+    private func schedule(_ connection: Connection, at exactDeadline: Int64) {
+        let granularity = Self.timerGranularityMillis
+        let deadline = (exactDeadline + granularity - 1) / granularity * granularity
         guard deadline < connection.scheduled else { return }
         connection.scheduled = deadline
         timers.insert(deadline: deadline, key: connection.key)
