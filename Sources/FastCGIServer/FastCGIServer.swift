@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import RunsAPI
 import Synchronization
+import SystemSupport
 
 /// The FastCGI responder: accepts requests from nginx or lighttpd through libfcgi, decodes them into
 /// `HTTPRequest`s for an `HTTPHandler`, and writes the `HTTPResponse`s back, streaming `.stream` bodies
@@ -214,9 +215,9 @@ public final class FastCGIServer: Sendable {
             case .failure(let error):
                 lifecycleLock.withLock { acceptor.exited = true }
                 if index == 0 {
-                    throw FastCGIServerError(.threadCreationFailed, "cannot start an acceptor thread", errno: error.code)
+                    throw FastCGIServerError(.threadCreationFailed, "cannot start an acceptor thread", errno: error.errno)
                 }
-                logger.warning("started only \(index) of \(configuration.acceptorThreads) acceptor threads", metadata: ["errno": "\(error.code)"])
+                logger.warning("started only \(index) of \(configuration.acceptorThreads) acceptor threads", metadata: ["errno": "\(error.errno)"])
                 return
             }
         }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import SystemSupport
 
 /// How a tailer learns that files changed.
 public enum TailerMode: Sendable, Equatable {

@@ -6,6 +6,7 @@ import Musl
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// Faults a test can force, the way swift-nio's syscall mocking forces an errno: inotify "unavailable"
 /// (inotify_init1 failing) and the watch limit (inotify_add_watch failing with ENOSPC), without exhausting
@@ -102,7 +103,7 @@ final class TailerCore: Sendable {
         let status: FileStatus
         do {
             // Never through a link: the store refuses symlinked journals, and so does their reader.
-            fd = try Sys.open(path, flags: O_RDONLY | O_NOFOLLOW)
+            fd = try Sys.open(path, O_RDONLY)
         } catch {
             throw Self.openError(error, path: path)
         }

@@ -6,6 +6,7 @@ import Musl
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// How a journal (or directory) is currently being followed; kept so it can be undone exactly.
 enum FollowMethod: Sendable {
@@ -239,7 +240,7 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         }
         let first = Int(min(limit - start, Int64(max(maxBytes, 1))))
         var bytes = try readRange(fd: fd, start: start, count: first, onRead: count)
-        if let last = bytes.lastIndex(of: 0x0A) { return Array(bytes[...last]) }
+        if let last = LineFeedScan.lastLineFeed(in: bytes) { return Array(bytes[...last]) }
         // One line longer than maxBytes: it is returned whole, read on until its '\n'.
         var at = start + Int64(bytes.count)
         guard bytes.count == first else { return nil }
