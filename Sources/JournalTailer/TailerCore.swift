@@ -21,13 +21,19 @@ struct TailerFaults: Sendable {
     /// which matches by name) gives its tailer a name of its own, so other tailers in the process are untouched.
     var pollerThreadName: String
 
+    /// Called on the syncing thread before each durable-before-visible `fdatasync` of the journal at the path:
+    /// may block (to hold one journal's sync while others are followed) and may return an errno, which fails
+    /// the sync as if `fdatasync` had (nil: sync for real).
+    var beforeSync: @Sendable (String) -> Int32?
+
     init(
         inotifyInitErrno: Int32? = nil, addWatchErrno: @escaping @Sendable (String) -> Int32? = { _ in nil },
-        pollerThreadName: String = "rj-tail-poll"
+        pollerThreadName: String = "rj-tail-poll", beforeSync: @escaping @Sendable (String) -> Int32? = { _ in nil }
     ) {
         self.inotifyInitErrno = inotifyInitErrno
         self.addWatchErrno = addWatchErrno
         self.pollerThreadName = pollerThreadName
+        self.beforeSync = beforeSync
     }
 }
 
@@ -40,6 +46,8 @@ final class TailerCore: Sendable {
     let logger: Logger
     let faults: TailerFaults
     let poller: Poller
+    /// Where durable-before-visible syncs run, off the thread that serves every journal.
+    let syncWorkers: SyncWorkers
     let metrics = TailerMetrics()
     private let registry = LockedValue<[String: FollowedJournal]>([:])
 
@@ -61,6 +69,7 @@ final class TailerCore: Sendable {
         self.windowBytes = windowBytes
         self.logger = logger
         self.faults = faults
+        syncWorkers = SyncWorkers(threadName: "rj-tail-sync", logger: logger)
         switch mode {
         case .inotify: poller = Poller(interval: pollInterval, threadName: faults.pollerThreadName)
         case .poll(let interval): poller = Poller(interval: interval, threadName: faults.pollerThreadName)
