@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layering, bottom up (each target imports only the ones listed before it):
-//   RunJournal (store) → JournalTailer (inotify follow) → RunsAPI (HTTP-agnostic operations)
+//   SystemSupport (syscalls, locks, threads, monotonic time; Glibc and Synchronization only)
+//   → RunJournal (store) → JournalTailer (inotify follow) → RunsAPI (HTTP-agnostic operations)
 //   → FastCGIServer (the only libfcgi user, via CFastCGI) → runjournal (CLI executable)
 // ServeConfiguration (the settings of `serve` from file, environment and flags) sits beside them, used by runjournal.
 let package = Package(
@@ -30,9 +31,11 @@ let package = Package(
             path: "Sources/CFastCGI",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        .target(name: "SystemSupport"),
         .target(
             name: "RunJournal",
             dependencies: [
+                "SystemSupport",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
@@ -40,14 +43,14 @@ let package = Package(
         .target(
             name: "JournalTailer",
             dependencies: [
-                "RunJournal", .product(name: "Logging", package: "swift-log"),
+                "SystemSupport", "RunJournal", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(
             name: "RunsAPI",
             dependencies: [
-                "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
+                "SystemSupport", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
                 // Access control: SHA-256 of token secrets, HMAC-SHA-256 stream tokens.
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -55,7 +58,7 @@ let package = Package(
         ),
         .target(
             name: "FastCGIServer",
-            dependencies: ["CFastCGI", "RunsAPI", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CFastCGI", "SystemSupport", "RunsAPI", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "ServeConfiguration",
@@ -67,26 +70,27 @@ let package = Package(
         .executableTarget(
             name: "runjournal",
             dependencies: [
-                "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer", "ServeConfiguration",
+                "SystemSupport", "RunJournal", "JournalTailer", "RunsAPI", "FastCGIServer", "ServeConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "RunJournalTests", dependencies: ["RunJournal"]),
-        .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal"]),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
+        .testTarget(name: "RunJournalTests", dependencies: ["RunJournal", "SystemSupport"]),
+        .testTarget(name: "JournalTailerTests", dependencies: ["JournalTailer", "RunJournal", "SystemSupport"]),
         .testTarget(
             name: "RunsAPITests",
             dependencies: [
-                "RunsAPI", "RunJournal", "JournalTailer", .product(name: "Logging", package: "swift-log"),
+                "RunsAPI", "RunJournal", "JournalTailer", "SystemSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(name: "ServeConfigurationTests", dependencies: ["ServeConfiguration"]),
-        .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI"]),
+        .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", "RunsAPI", "SystemSupport"]),
         // Fixtures are read from the source tree (#filePath), not bundled.
-        .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal"], exclude: ["Fixtures"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["runjournal", "RunJournal", "SystemSupport"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// Why a followed journal ended for a subscriber. The stream layer ends the stream (the run's file is no
 /// longer what the subscriber was following); a new subscription follows whatever the path names now.

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import SystemSupport
 
 /// How a tailer learns that files changed.
 public enum TailerMode: Sendable, Equatable {
@@ -61,8 +62,10 @@ public final class JournalTailer: Sendable {
     /// published — when the journal has complete lines beyond what this subscriber consumed, or has ended. It
     /// must be cheap and must not block (signal a condition variable). It is re-armed by each `read`.
     ///
-    /// With `syncBeforePublish` (for the store's fsync=always policy) the journal's reader fdatasyncs its
-    /// descriptor before publishing newly seen bytes, so no follower sees a line that is not yet durable.
+    /// With `syncBeforePublish` (for the store's fsync=always policy) newly seen bytes are published only after
+    /// an fdatasync of the journal, so no follower sees a line that is not yet durable. The sync runs on a sync
+    /// worker, not on the thread that serves every journal, so a slow sync delays only this journal. A failed
+    /// sync ends the journal's follow with `.io` (operation "fdatasync"); it is not retried.
     ///
     /// Throws `.notFound` when nothing is at `path`, `.notARegularFile`, `.invalidOffset`, or `.io`.
     public func subscribe(path: String, from offset: Int64, syncBeforePublish: Bool = false,

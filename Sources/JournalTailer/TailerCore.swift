@@ -6,6 +6,7 @@ import Musl
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// Faults a test can force, the way swift-nio's syscall mocking forces an errno: inotify "unavailable"
 /// (inotify_init1 failing) and the watch limit (inotify_add_watch failing with ENOSPC), without exhausting
@@ -20,13 +21,19 @@ struct TailerFaults: Sendable {
     /// which matches by name) gives its tailer a name of its own, so other tailers in the process are untouched.
     var pollerThreadName: String
 
+    /// Called on the syncing thread before each durable-before-visible `fdatasync` of the journal at the path:
+    /// may block (to hold one journal's sync while others are followed) and may return an errno, which fails
+    /// the sync as if `fdatasync` had (nil: sync for real).
+    var beforeSync: @Sendable (String) -> Int32?
+
     init(
         inotifyInitErrno: Int32? = nil, addWatchErrno: @escaping @Sendable (String) -> Int32? = { _ in nil },
-        pollerThreadName: String = "rj-tail-poll"
+        pollerThreadName: String = "rj-tail-poll", beforeSync: @escaping @Sendable (String) -> Int32? = { _ in nil }
     ) {
         self.inotifyInitErrno = inotifyInitErrno
         self.addWatchErrno = addWatchErrno
         self.pollerThreadName = pollerThreadName
+        self.beforeSync = beforeSync
     }
 }
 
@@ -39,6 +46,8 @@ final class TailerCore: Sendable {
     let logger: Logger
     let faults: TailerFaults
     let poller: Poller
+    /// Where durable-before-visible syncs run, off the thread that serves every journal.
+    let syncWorkers: SyncWorkers
     let metrics = TailerMetrics()
     private let registry = LockedValue<[String: FollowedJournal]>([:])
 
@@ -60,6 +69,7 @@ final class TailerCore: Sendable {
         self.windowBytes = windowBytes
         self.logger = logger
         self.faults = faults
+        syncWorkers = SyncWorkers(threadName: "rj-tail-sync", logger: logger)
         switch mode {
         case .inotify: poller = Poller(interval: pollInterval, threadName: faults.pollerThreadName)
         case .poll(let interval): poller = Poller(interval: interval, threadName: faults.pollerThreadName)
@@ -102,7 +112,7 @@ final class TailerCore: Sendable {
         let status: FileStatus
         do {
             // Never through a link: the store refuses symlinked journals, and so does their reader.
-            fd = try Sys.open(path, flags: O_RDONLY | O_NOFOLLOW)
+            fd = try Sys.open(path, O_RDONLY)
         } catch {
             throw Self.openError(error, path: path)
         }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemSupport
 
 /// Every failure the tailer reports to its callers. The API layer maps `notFound` to 404 and the rest to
 /// server errors; the tailer itself knows nothing about HTTP.

@@ -4,6 +4,7 @@ import RunJournal
 import RunsAPI
 @testable import FastCGIServer
 import Synchronization
+import SystemSupport
 
 /// Streams whose live phase the server carries on its stream loop (`StreamParking`): the worker hands the
 /// connection over and goes back to the pool, the loop writes the FastCGI records itself.

@@ -3,6 +3,7 @@ import RunJournal
 import Testing
 import RunsAPI
 import FastCGIServer
+import SystemSupport
 
 /// `.stream` responses (SSE) through the real web servers.
 @Suite struct StreamingTests {

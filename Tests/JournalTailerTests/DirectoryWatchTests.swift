@@ -2,6 +2,7 @@ import Foundation
 import RunJournal
 import Testing
 @testable import JournalTailer
+import SystemSupport
 
 @Suite("Watching a directory for new journals")
 struct DirectoryWatchTests {

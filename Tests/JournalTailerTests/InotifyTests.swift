@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import JournalTailer
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

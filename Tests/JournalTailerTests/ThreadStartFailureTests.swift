@@ -2,6 +2,7 @@ import Foundation
 import RunJournal
 import Testing
 @testable import JournalTailer
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

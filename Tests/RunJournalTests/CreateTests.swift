@@ -1,6 +1,7 @@
 import Testing
 
 @testable import RunJournal
+import SystemSupport
 
 @Suite("Creating runs")
 struct CreateTests {

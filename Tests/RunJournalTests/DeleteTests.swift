@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import RunJournal
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import RunJournal
+import SystemSupport
 
 /// A failing disk, through the store's fault seam: a write or sync that fails makes the journal failed, nobody
 /// waiting on that sync is acknowledged, nothing is ever synced twice to "clear" an error, and only a repair

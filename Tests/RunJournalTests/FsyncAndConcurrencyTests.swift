@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import RunJournal
+import SystemSupport
 
 @Suite("Fsync policies and concurrent appends")
 struct FsyncAndConcurrencyTests {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import RunJournal
+import SystemSupport
 
 /// Retries never duplicate: a keyed append or create answers the original result and appends nothing; the key
 /// lives in the journal, so it holds across stores (restarts, other processes) and crashes.

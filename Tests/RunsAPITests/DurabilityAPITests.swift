@@ -4,6 +4,7 @@ import Testing
 
 @testable import RunJournal
 @testable import RunsAPI
+import SystemSupport
 
 /// The HTTP face of durability: failed journals answer 507/503 `journal_failed`, retries with an
 /// `Idempotency-Key` are answered and never appended twice, `If-Match` appends are decided on the run's last

@@ -4,6 +4,7 @@ import RunJournal
 import Testing
 
 @testable import RunsAPI
+import SystemSupport
 
 /// `LifecycleSweeper.sweepOnce`: the watchdog and stop grace for runs nobody streams, and no double appends
 /// when several responders sweep one directory.

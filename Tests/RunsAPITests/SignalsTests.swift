@@ -3,6 +3,7 @@ import RunJournal
 import Testing
 
 @testable import RunsAPI
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

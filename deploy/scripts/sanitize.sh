@@ -27,7 +27,7 @@ case $sanitizer in
     *) usage ;;
 esac
 
-targets=(RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests IntegrationTests)
+targets=(SystemSupportTests RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests IntegrationTests)
 build=1
 while [[ $# -gt 0 ]]; do
     case $1 in

@@ -21,7 +21,7 @@ if [[ $# -gt 0 ]]; then
     exec swift test --skip-build "$@"
 fi
 
-targets=(RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests IntegrationTests)
+targets=(SystemSupportTests RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests IntegrationTests)
 failed=()
 for target in "${targets[@]}"; do
     echo "=== $target"
@@ -35,10 +35,10 @@ done
 # It builds separately, into .build-tsan (what that costs: docs/sanitizers.md). The whole suite under
 # either sanitizer is deploy/scripts/sanitize.sh thread|address.
 if [[ ${RUNJOURNAL_SKIP_SANITIZER:-0} != 1 ]]; then
-    echo "=== ThreadSanitizer: RunJournalTests JournalTailerTests FastCGIServerTests"
+    echo "=== ThreadSanitizer: SystemSupportTests RunJournalTests JournalTailerTests FastCGIServerTests"
     # The reader's seek sweep and the every-byte cuts are single-threaded and take minutes under TSan.
     RUNJOURNAL_SANITIZER_SKIP='ReaderTests|TruncationTests' \
-        deploy/scripts/sanitize.sh thread --targets RunJournalTests JournalTailerTests FastCGIServerTests \
+        deploy/scripts/sanitize.sh thread --targets SystemSupportTests RunJournalTests JournalTailerTests FastCGIServerTests \
         || failed+=("ThreadSanitizer")
 fi
 

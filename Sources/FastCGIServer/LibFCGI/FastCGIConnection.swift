@@ -3,6 +3,7 @@ import CFastCGI
 import Glibc
 #endif
 import RunJournal
+import SystemSupport
 
 /// The thin wrapper over libfcgi: the only code in the package that calls `FCGX_*`. One value is one
 /// `FCGX_Request`: a slot that holds at most one connection and, on it, at most one request at a time. It

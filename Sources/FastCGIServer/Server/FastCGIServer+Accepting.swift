@@ -3,6 +3,7 @@ import CFastCGI
 import Glibc
 #endif
 import Logging
+import SystemSupport
 import RunsAPI
 import Synchronization
 
@@ -22,9 +23,9 @@ extension FastCGIServer {
             case .failure(let error):
                 lifecycleLock.withLock { acceptor.exited = true }
                 if index == 0 {
-                    throw FastCGIServerError(.threadCreationFailed, "cannot start an acceptor thread", errno: error.code)
+                    throw FastCGIServerError(.threadCreationFailed, "cannot start an acceptor thread", errno: error.errno)
                 }
-                logger.warning("started only \(index) of \(configuration.acceptorThreads) acceptor threads", metadata: ["errno": "\(error.code)"])
+                logger.warning("started only \(index) of \(configuration.acceptorThreads) acceptor threads", metadata: ["errno": "\(error.errno)"])
                 return
             }
         }

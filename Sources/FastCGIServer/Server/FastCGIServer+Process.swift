@@ -3,6 +3,7 @@ import CFastCGI
 import Glibc
 #endif
 import Logging
+import SystemSupport
 import RunsAPI
 import Synchronization
 

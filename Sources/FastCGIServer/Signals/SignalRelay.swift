@@ -3,6 +3,7 @@ import CFastCGI
 import Glibc
 #endif
 import RunJournal
+import SystemSupport
 
 /// Turns SIGTERM, SIGINT and SIGHUP into ordinary calls on a Swift thread. A signal handler may only do
 /// async-signal-safe work, so the C handler (CFastCGI/shim.h) writes the signal number into a pipe and a
@@ -42,7 +43,7 @@ final class SignalRelay: Sendable {
                 if case .failure(let error) = spawned {
                     _ = close(fds[0])
                     _ = close(fds[1])
-                    return .failure(FastCGIServerError(.threadCreationFailed, "cannot start the signal thread", errno: error.code))
+                    return .failure(FastCGIServerError(.threadCreationFailed, "cannot start the signal thread", errno: error.errno))
                 }
                 state.readFD = fds[0]
                 state.writeFD = fds[1]

@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import RunJournal
 import RunsAPI
+import SystemSupport
 
 /// Notices, within milliseconds, that the web server closed the connection of an idle stream. An idle SSE
 /// stream writes nothing until its next heartbeat, so a blocking writer alone would only learn about the
@@ -67,7 +68,7 @@ final class HangupMonitor: Sendable {
         let spawned = NativeThread.spawn(name: "fcgi-hangups", stackSize: 256 * 1024) { [self] in self.loop() }
         if case .failure(let error) = spawned {
             state.withLock { $0.threadRunning = false }
-            throw FastCGIServerError(.threadCreationFailed, "cannot start the hang-up monitor thread", errno: error.code)
+            throw FastCGIServerError(.threadCreationFailed, "cannot start the hang-up monitor thread", errno: error.errno)
         }
     }
 

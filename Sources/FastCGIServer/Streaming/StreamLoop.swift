@@ -3,6 +3,7 @@ import CFastCGI
 import Glibc
 #endif
 import Logging
+import SystemSupport
 import RunJournal
 import RunsAPI
 import Synchronization
@@ -151,7 +152,7 @@ final class StreamLoop: @unchecked Sendable {
         }
         if case .failure(let error) = spawned {
             exitLock.withLock { threadExited = true }
-            throw FastCGIServerError(.threadCreationFailed, "cannot start the stream loop thread", errno: error.code)
+            throw FastCGIServerError(.threadCreationFailed, "cannot start the stream loop thread", errno: error.errno)
         }
     }
 

@@ -1,4 +1,5 @@
 import CFastCGI
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,9 +83,9 @@ final class WorkerPool: @unchecked Sendable {
         lock.unlock()
 
         let worker = Worker()
-        let spawned: Result<pthread_t, ThreadSpawnError>
+        let spawned: Result<pthread_t, ThreadStartError>
         if let forced = startFault?() {
-            spawned = .failure(ThreadSpawnError(code: forced))
+            spawned = .failure(ThreadStartError(name: "fcgi-worker", errno: forced))
         } else {
             spawned = NativeThread.spawn(name: "fcgi-worker", stackSize: stackSize) { [self] in
                 self.workerLoop(worker, first: job)
@@ -96,7 +97,7 @@ final class WorkerPool: @unchecked Sendable {
                 busy -= 1
                 if threads == 0 { allExited.broadcast() }
             }
-            return .failure(.threadUnavailable(error.code))
+            return .failure(.threadUnavailable(error.errno))
         }
         return .success(())
     }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import RunJournal
+import SystemSupport
 
 /// What a directory watch reports. Names are entry names inside the directory (no path), unfiltered: a
 /// journal created as a temporary file and renamed into place shows up as its final name appearing (and the

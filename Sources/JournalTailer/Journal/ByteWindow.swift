@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// The newest published bytes of one journal, kept in memory so every subscriber that is close behind takes
 /// them from here instead of reading the file. Bounded: once more than `capacity` bytes are published the
 /// oldest fall off the front and subscribers behind `start` catch up from the file themselves.
@@ -66,7 +68,7 @@ struct ByteWindow {
 /// `maxBytes`, or just after the first '\n' when the first line alone is longer. Nil when there is no '\n'.
 func lineCut(in bytes: ArraySlice<UInt8>, maxBytes: Int) -> Int? {
     let limit = bytes.startIndex + min(max(maxBytes, 1), bytes.count)
-    if let last = bytes[bytes.startIndex..<limit].lastIndex(of: 0x0A) {
+    if let last = LineFeedScan.lastLineFeed(in: bytes[bytes.startIndex..<limit]) {
         return last + 1
     }
     if let first = bytes[limit...].firstIndex(of: 0x0A) {

@@ -6,6 +6,7 @@ import Musl
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// How a journal (or directory) is currently being followed; kept so it can be undone exactly.
 enum FollowMethod: Sendable {
@@ -18,10 +19,13 @@ enum FollowMethod: Sendable {
 /// complete lines, the bounded window of recent bytes, and the table of subscribers with their offsets.
 ///
 /// Publishing is done by `refresh`, serialised by `refreshLock` and run on the tailer's thread (or the
-/// subscribing thread for the first read): it measures the file, reads only the bytes past the published
-/// end, keeps them up to the last '\n', optionally fdatasyncs, appends them to the window and wakes the
-/// subscribers that have something new. Subscribers read under `state`'s lock, which is never held across
-/// I/O, so a slow subscriber or a slow disk does not block the others.
+/// subscribing thread for the first read): it measures the file, reads only the bytes past what it read
+/// before, keeps them up to the last committed line, appends them to the window and wakes the subscribers
+/// that have something new. When a subscriber asked for durable-before-visible, the lines are not published
+/// there: they wait in `unsynced` for a round on a sync worker (`SyncWorkers`), which fdatasyncs and then
+/// publishes them, so the tailer's thread goes on with the other journals meanwhile. Subscribers read under
+/// `state`'s lock, which is never held across I/O, so a slow subscriber or a slow disk does not block the
+/// others.
 final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
     struct Subscriber {
         var offset: Int64
@@ -39,6 +43,20 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         var subscribers: [UInt64: Subscriber] = [:]
         var nextID: UInt64 = 1
         var syncWanted = 0
+        /// Committed lines read but not yet published, waiting for a sync round, in file order.
+        var unsynced: [(start: Int64, bytes: [UInt8])] = []
+        /// The end of the lines read but not published yet (waiting or in a round's sync); nil when all
+        /// read lines are published. The next read starts here.
+        var unpublishedEnd: Int64?
+        /// Queued for or in a sync round: newly read lines go to `unsynced` behind the ones being synced,
+        /// never straight to the window, so lines are published in file order.
+        var syncScheduled = false
+        /// Bumped when unpublished lines are dropped (the file shrank below them, or the journal failed): a
+        /// round whose sync was under way then publishes nothing.
+        var unsyncedGeneration = 0
+        /// The file went (deleted, replaced) while lines still waited for their sync: the subscribers are
+        /// told once those lines are published.
+        var deferredEnding: GoneReason?
         var gone: GoneReason?
         var failure: TailerError?
         var follow: FollowMethod = .none
@@ -239,7 +257,7 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         }
         let first = Int(min(limit - start, Int64(max(maxBytes, 1))))
         var bytes = try readRange(fd: fd, start: start, count: first, onRead: count)
-        if let last = bytes.lastIndex(of: 0x0A) { return Array(bytes[...last]) }
+        if let last = LineFeedScan.lastLineFeed(in: bytes) { return Array(bytes[...last]) }
         // One line longer than maxBytes: it is returned whole, read on until its '\n'.
         var at = start + Int64(bytes.count)
         guard bytes.count == first else { return nil }
@@ -272,7 +290,7 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         var outcome = RefreshOutcome()
         let current = state.withLock { state -> (end: Int64, sync: Bool)? in
             guard state.gone == nil, state.failure == nil, !state.subscribers.isEmpty else { return nil }
-            return (state.window.end, state.syncWanted > 0)
+            return (state.unpublishedEnd ?? state.window.end, state.syncWanted > 0)
         }
         guard let current else { return outcome }
 
@@ -289,13 +307,25 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
             ending = identityCheck(status)
         }
 
-        if status.size < current.end {
+        var end = current.end
+        if status.size < end {
             outcome.wakes += shrink(to: status.size)
-        } else if status.size > current.end {
+            end = state.withLock { $0.window.end }
+        }
+        if status.size > end {
             do {
-                if let (start, bytes) = try newCompleteLines(from: current.end, to: status.size) {
-                    if current.sync { try sync() }
-                    outcome.wakes += publish(bytes, at: start)
+                if let (start, bytes) = try newCompleteLines(from: end, to: status.size) {
+                    switch handOff(bytes, at: start, sync: current.sync) {
+                    case .published(let wakes):
+                        outcome.wakes += wakes
+                    case .waitingForSync(let newRound):
+                        // No worker could take the round: sync here, as the only way left to publish.
+                        if newRound && !core.syncWorkers.submit(self) {
+                            let round = syncRound()
+                            outcome.wakes += round.wakes
+                            if round.ended { return RefreshOutcome(wakes: outcome.wakes, ended: true) }
+                        }
+                    }
                 }
             } catch {
                 return fail(TailerError(error, path: path))
@@ -304,13 +334,106 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
 
         if let ending {
             core.logger.debug("followed journal is gone", metadata: ["path": "\(path)", "reason": "\(ending)"])
-            outcome.wakes += state.withLock { state in
+            let endsNow = state.withLock { state -> Bool in
+                // Lines waiting for their sync were written before the file went: they are published first.
+                if state.syncScheduled {
+                    state.deferredEnding = ending
+                    return false
+                }
                 state.gone = ending
-                return takeWakes(&state) { _ in true }
+                outcome.wakes += takeWakes(&state) { _ in true }
+                return true
             }
-            outcome.ended = true
+            if endsNow { outcome.ended = true }
         }
         return outcome
+    }
+
+    private enum HandOff {
+        case published([@Sendable () -> Void])
+        /// The lines wait for a sync round; `newRound` when this call scheduled it (the caller queues it).
+        case waitingForSync(newRound: Bool)
+    }
+
+    /// Publishes newly read lines at once, or (when a subscriber wants them durable first, or earlier lines
+    /// still wait for their sync) adds them to the lines waiting for the next sync round.
+    private func handOff(_ bytes: [UInt8], at start: Int64, sync: Bool) -> HandOff {
+        state.withLock { state in
+            guard sync || state.syncScheduled else { return .published(publish(bytes, at: start, in: &state)) }
+            state.unsynced.append((start, bytes))
+            state.unpublishedEnd = start + Int64(bytes.count)
+            if state.syncScheduled { return .waitingForSync(newRound: false) }
+            state.syncScheduled = true
+            return .waitingForSync(newRound: true)
+        }
+    }
+
+    // MARK: Sync rounds (on a sync worker)
+
+    /// One sync round, on a sync worker: takes the lines waiting for their sync, fdatasyncs, publishes them
+    /// and wakes their subscribers; queues another round when more lines arrived meanwhile.
+    func runSyncRound() {
+        let round = syncRound()
+        if !round.wakes.isEmpty { core.metrics.wakeups.increment(by: round.wakes.count) }
+        for wake in round.wakes { wake() }
+        if round.ended { core.journalEnded(self) }
+        if round.again { core.syncWorkers.requeue(self) }
+    }
+
+    private struct SyncRound {
+        var wakes: [@Sendable () -> Void] = []
+        var ended = false
+        /// More lines arrived during the sync: another round is due (the journal stays scheduled).
+        var again = false
+    }
+
+    /// Syncs and publishes the lines waiting now. A failed sync fails the journal: its lines are never
+    /// published, and the sync is not retried (after a failed fdatasync the kernel may have dropped the
+    /// dirty pages, so a later success would prove nothing; docs/reliability.md).
+    private func syncRound() -> SyncRound {
+        var round = SyncRound()
+        let taken = state.withLock { state -> (lines: [(start: Int64, bytes: [UInt8])], generation: Int)? in
+            guard state.failure == nil, state.gone == nil, !state.unsynced.isEmpty else {
+                // Nothing left to sync (dropped by a shrink, or the journal ended).
+                endRound(&state, &round)
+                return nil
+            }
+            defer { state.unsynced = [] }
+            return (state.unsynced, state.unsyncedGeneration)
+        }
+        guard let taken else { return round }
+        do {
+            try sync()
+        } catch {
+            let failed = fail(TailerError(error, path: path))
+            state.withLock { $0.syncScheduled = false }
+            round.wakes = failed.wakes
+            round.ended = failed.ended
+            return round
+        }
+        state.withLock { state in
+            if state.unsyncedGeneration == taken.generation, state.failure == nil, state.gone == nil {
+                for line in taken.lines { round.wakes += publish(line.bytes, at: line.start, in: &state) }
+            }
+            if state.unsynced.isEmpty {
+                endRound(&state, &round)
+            } else {
+                round.again = true
+            }
+        }
+        return round
+    }
+
+    /// Nothing waits for a sync any more: new lines may be published directly again, and an ending noticed
+    /// while lines waited is told now that they are published.
+    private func endRound(_ state: inout State, _ round: inout SyncRound) {
+        state.syncScheduled = false
+        state.unpublishedEnd = nil
+        if let ending = state.deferredEnding, state.gone == nil, state.failure == nil {
+            state.gone = ending
+            round.wakes += takeWakes(&state) { _ in true }
+            round.ended = true
+        }
     }
 
     /// Nil while `path` still names this file. ENOENT splits into deleted (no links left) and renamed away.
@@ -360,6 +483,9 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
     /// follower sees them. Nearly free when the writer already synced. Filesystems that cannot sync (EINVAL,
     /// EROFS) have nothing to make durable.
     private func sync() throws(SystemError) {
+        if let forced = core.faults.beforeSync(path) {
+            throw SystemError(operation: "fdatasync", path: path, errno: forced)
+        }
         do {
             try Sys.fdatasync(fd)
             core.syncs.add(1, ordering: .relaxed)
@@ -368,22 +494,21 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         }
     }
 
-    private func publish(_ bytes: [UInt8], at start: Int64) -> [@Sendable () -> Void] {
-        state.withLock { state in
-            if start != state.window.end { state.window.reset(at: start) }
-            state.window.append(bytes)
-            let end = state.window.end
-            return takeWakes(&state) { $0.offset < end }
-        }
+    private func publish(_ bytes: [UInt8], at start: Int64, in state: inout State) -> [@Sendable () -> Void] {
+        if start != state.window.end { state.window.reset(at: start) }
+        state.window.append(bytes)
+        let end = state.window.end
+        return takeWakes(&state) { $0.offset < end }
     }
 
-    /// The file is shorter than what was published (something truncated below the published end). Nothing
-    /// is published twice: the window forgets the lost bytes, subscribers at or before the new size go on
-    /// from there, and those past it are told `.truncated`.
+    /// The file is shorter than what was read from it (something truncated it). Lines read but not published
+    /// yet are forgotten (read again if the file still holds them). Below the published end nothing is
+    /// published twice: the window forgets the lost bytes, subscribers at or before the new size go on from
+    /// there, and those past it are told `.truncated`.
     private func shrink(to size: Int64) -> [@Sendable () -> Void] {
-        core.logger.warning("followed journal shrank below its published end",
-                            metadata: ["path": "\(path)", "size": "\(size)"])
-        return state.withLock { state in
+        let (belowPublished, wakes) = state.withLock { state -> (Bool, [@Sendable () -> Void]) in
+            if let unpublished = state.unpublishedEnd, size < unpublished { dropUnpublished(&state) }
+            guard size < state.window.end else { return (false, []) }
             state.window.truncate(to: size)
             var wakes: [@Sendable () -> Void] = []
             for (id, var subscriber) in state.subscribers where subscriber.gone == nil && subscriber.offset > size {
@@ -394,8 +519,13 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
                 }
                 state.subscribers[id] = subscriber
             }
-            return wakes
+            return (true, wakes)
         }
+        if belowPublished {
+            core.logger.warning("followed journal shrank below its published end",
+                                metadata: ["path": "\(path)", "size": "\(size)"])
+        }
+        return wakes
     }
 
     private func fail(_ error: TailerError) -> RefreshOutcome {
@@ -403,10 +533,19 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         var outcome = RefreshOutcome()
         outcome.wakes = state.withLock { state in
             state.failure = error
+            dropUnpublished(&state)
             return takeWakes(&state) { _ in true }
         }
         outcome.ended = true
         return outcome
+    }
+
+    /// Forgets the lines read but not published (the file no longer holds them, or the journal failed); a
+    /// sync under way for them publishes nothing.
+    private func dropUnpublished(_ state: inout State) {
+        state.unsynced = []
+        state.unpublishedEnd = nil
+        state.unsyncedGeneration += 1
     }
 
     /// Disarms and returns the wake callbacks of the armed subscribers matching `condition`; the callbacks

@@ -6,6 +6,7 @@ import Musl
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// inotify event bits (from <sys/inotify.h>), typed once as UInt32 so masks compose without casts.
 enum InotifyMask {

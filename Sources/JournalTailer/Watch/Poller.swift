@@ -1,4 +1,5 @@
 import RunJournal
+import SystemSupport
 
 /// Something re-checked on every poll tick, on the poller's thread.
 protocol PollTarget: AnyObject, Sendable {

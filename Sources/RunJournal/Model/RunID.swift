@@ -1,3 +1,4 @@
+import SystemSupport
 
 /// A validated run identifier.
 ///

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import SystemSupport
 
 /// Why a journal is *failed*, and how much of it is known to be on disk.
 ///
@@ -54,11 +55,11 @@ public struct JournalFailure: Sendable, Equatable {
         let path = Self.markerPath(forJournal: journalPath)
         let bytes = markerBytes(at: millis)
         do {
-            let fd = try Sys.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            let fd = try asJournalError { try Sys.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: mode) }
             defer { close(fd) }
             _ = fchmod(fd, mode)
-            try bytes.withUnsafeBytes { try Sys.writeAll(fd, $0, path: path) }
-            try Sys.fdatasync(fd, path: path)
+            try bytes.withUnsafeBytes { raw in try asJournalError { try Sys.writeAll(fd, raw, path: path) } }
+            try asJournalError { try Sys.fdatasync(fd, path: path) }
         } catch {
             logger.error("cannot write the failed-journal marker", metadata: ["path": "\(path)", "error": "\(error)"])
         }
@@ -80,7 +81,7 @@ public struct JournalFailure: Sendable, Equatable {
         if fd < 0 { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = (try? buffer.withUnsafeMutableBytes { try Sys.pread(fd, into: $0, at: 0, path: path) }) ?? 0
+        let count = (try? buffer.withUnsafeMutableBytes { raw in try asJournalError { try Sys.preadFully(fd, into: raw, at: 0, path: path) } }) ?? 0
         var failure = JournalFailure(operation: "unknown", errno: EIO, durableSize: 0, inode: 0)
         guard let members = try? JSONObjectReader.members(of: buffer[..<count].split(separator: 0x0A).first ?? []) else {
             return failure

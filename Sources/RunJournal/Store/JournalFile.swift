@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import SystemSupport
 
 /// One open journal: its file descriptor plus what this process knows about the file's end.
 ///
@@ -77,7 +78,7 @@ final class JournalFile: @unchecked Sendable {
         let fd: Int32
         let openSize: Int64
         do {
-            fd = try Sys.open(path, O_RDWR | O_APPEND)
+            fd = try asJournalError { try Sys.open(path, O_RDWR | O_APPEND) }
         } catch {
             if case JournalError.io(_, _, let code)? = error as? JournalError, code == ENOENT { throw JournalError.runNotFound(id) }
             throw error
@@ -90,10 +91,10 @@ final class JournalFile: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         do {
-            let info = try Sys.fstat(fd, path: path)
-            inode = UInt64(info.st_ino)
+            let info = try asJournalError { try Sys.fstat(fd, path: path) }
+            inode = info.inode
             tail = TailState(size: -1, lastSeq: 0, lastMillis: 0, lastType: .created)
-            openSize = Int64(info.st_size)
+            openSize = info.size
             syncedSize = syncOnOpen ? 0 : openSize
         } catch {
             Glibc.close(fd)
@@ -180,14 +181,14 @@ final class JournalFile: @unchecked Sendable {
         try lock.withLock { () throws -> (outcome: AppendOutcome, generation: UInt64)? in
             if let failure {
                 // A repair renames a new file over this one: then this handle is stale, not failed.
-                if (try? Sys.fstat(fd, path: path))?.st_nlink == 0 { return (.stale, 0) }
+                if (try? Sys.fstat(fd, path: path))?.linkCount == 0 { return (.stale, 0) }
                 throw failedError(failure)
             }
-            try Sys.flock(fd, LOCK_EX, path: path)
+            try asJournalError { try Sys.flock(fd, LOCK_EX, path: path) }
             defer { Sys.unlock(fd) }
 
-            let info = try Sys.fstat(fd, path: path)
-            if info.st_nlink == 0 { return (.stale, 0) }
+            let info = try asJournalError { try Sys.fstat(fd, path: path) }
+            if info.linkCount == 0 { return (.stale, 0) }
             // If another writer failed (another handle of this store, or another process), the registry or its
             // marker says so. Looked at on every append, not only when the size changed: a failed write that was
             // cut off leaves the size as it was. (A new handle looked at both when it opened.)
@@ -195,10 +196,10 @@ final class JournalFile: @unchecked Sendable {
                 failure = known
                 throw failedError(known)
             }
-            if Int64(info.st_size) != tail.size {
+            if info.size != tail.size {
                 // Someone else wrote (or cut a torn tail) since we last looked: our reservation may be gone.
                 reservedEnd = 0
-                try refreshTail(fileSize: Int64(info.st_size))
+                try refreshTail(fileSize: info.size)
             }
             let request = conditions.idempotency
             if needsSummary || request != nil { try catchUpSummary(fileSize: tail.size) }
@@ -339,10 +340,10 @@ final class JournalFile: @unchecked Sendable {
         // fstat outside the lock: every GET of a run comes here, and a syscall inside the critical section
         // made concurrent readers of one run queue on the mutex (and sleep on its futex). A size read a
         // moment before the lock is as current as the request needs; catching up never goes backwards.
-        let info = try Sys.fstat(fd, path: path)
-        if info.st_nlink == 0 { return nil }
+        let info = try asJournalError { try Sys.fstat(fd, path: path) }
+        if info.linkCount == 0 { return nil }
         return try lock.withLock { () throws -> RunSummary? in
-            try catchUpSummary(fileSize: Int64(info.st_size))
+            try catchUpSummary(fileSize: info.size)
             return summary!
         }
     }
@@ -359,49 +360,30 @@ final class JournalFile: @unchecked Sendable {
     /// line, or the lines of a batch whose last line is missing (a writer killed in the middle of its write).
     /// No reader ever published those bytes. Called with `flock` held.
     private func refreshTail(fileSize: Int64) throws {
-        var window = min(fileSize, 64 * 1024)
-        while true {
-            var buffer = [UInt8](repeating: 0, count: Int(window))
-            let start = fileSize - window
-            let count = try buffer.withUnsafeMutableBytes { raw throws in try Sys.pread(fd, into: raw, at: start, path: path) }
-            guard count == Int(window) else {
-                throw JournalError.corruptJournal(path: path, line: 0, reason: "file shrank while being read")
-            }
-            let committedEnd = buffer.withUnsafeBytes { raw in
-                JournalCommit.lastCommittedEnd(in: raw, startsAtLineStart: start == 0)
-            }
-            guard let committedEnd else {
-                if start == 0 { throw JournalError.corruptJournal(path: path, line: 1, reason: "no complete line") }
-                window = min(fileSize, window * 4)
-                continue
-            }
-            let lastNewline = committedEnd - 1
-            let lineStart = buffer[..<lastNewline].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
-            let fields: EventLine.Fields? = buffer.withUnsafeBytes { raw in
-                EventLine.scan(UnsafeRawBufferPointer(rebasing: raw[lineStart..<lastNewline]))
-            }
-            guard let fields else {
-                throw JournalError.corruptJournal(path: path, line: 0, reason: "last line is not a valid event (run verify)")
-            }
-            let completeSize = start + Int64(committedEnd)
-            if completeSize < fileSize {
-                logger.warning(
-                    "truncating an uncommitted journal tail (torn line or incomplete batch)",
-                    metadata: ["run": "\(id)", "offset": "\(completeSize)", "bytes": "\(fileSize - completeSize)"])
-                do {
-                    try io.ftruncate(fd, completeSize, path: path)
-                } catch {
-                    throw fail(operation: "ftruncate", errno: Self.errno(of: error))
-                }
-                if let current = summary, current.byteCount > completeSize {
-                    summary = nil
-                    keys = [:]
-                }
-            }
-            let type = buffer.withUnsafeBytes { raw in String(decoding: raw[(lineStart + fields.type.lowerBound)..<(lineStart + fields.type.upperBound)], as: UTF8.self) }
-            tail = TailState(size: completeSize, lastSeq: fields.seq, lastMillis: fields.timestampMillis, lastType: (try? EventType(type)) ?? .started)
-            return
+        guard let last = try LastCommittedLine.read(fd: fd, size: fileSize, path: path, firstWindow: 64 * 1024) else {
+            throw JournalError.corruptJournal(path: path, line: 1, reason: "no complete line")
         }
+        let fields: EventLine.Fields? = last.bytes.withUnsafeBytes { raw in EventLine.scan(raw) }
+        guard let fields else {
+            throw JournalError.corruptJournal(path: path, line: 0, reason: "last line is not a valid event (run verify)")
+        }
+        let completeSize = last.end
+        if completeSize < fileSize {
+            logger.warning(
+                "truncating an uncommitted journal tail (torn line or incomplete batch)",
+                metadata: ["run": "\(id)", "offset": "\(completeSize)", "bytes": "\(fileSize - completeSize)"])
+            do {
+                try io.ftruncate(fd, completeSize, path: path)
+            } catch {
+                throw fail(operation: "ftruncate", errno: Self.errno(of: error))
+            }
+            if let current = summary, current.byteCount > completeSize {
+                summary = nil
+                keys = [:]
+            }
+        }
+        let type = String(decoding: last.bytes[fields.type], as: UTF8.self)
+        tail = TailState(size: completeSize, lastSeq: fields.seq, lastMillis: fields.timestampMillis, lastType: (try? EventType(type)) ?? .started)
     }
 
     /// Extends `summary` (and the key index) over committed lines appended since it was last read (the whole

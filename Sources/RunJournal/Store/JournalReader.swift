@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// Streams the complete lines of a journal from a byte offset, in bounded memory.
 ///
@@ -80,7 +81,7 @@ public struct JournalReader {
             let position = fileOffset + Int64(filled)
             let room = Int(min(Int64(buffer.count - filled), max(0, limit - position)))
             let count = try buffer.withUnsafeMutableBytes { raw throws -> Int in
-                try Sys.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + room)]), at: position, path: path)
+                try asJournalError { try Sys.preadFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + room)]), at: position, path: path) }
             }
             if count == 0 { return fileOffset }
             filled += count
@@ -137,7 +138,7 @@ public struct JournalReader {
             var probe = position - 1
             while true {
                 if probe >= limit { return nil }
-                let count = try buffer.withUnsafeMutableBytes { raw throws in try Sys.pread(fd, into: raw, at: probe, path: path) }
+                let count = try buffer.withUnsafeMutableBytes { raw throws in try asJournalError { try Sys.preadFully(fd, into: raw, at: probe, path: path) } }
                 if count == 0 { return nil }
                 if let index = buffer[..<count].firstIndex(of: 0x0A) {
                     lineStart = probe + Int64(index) + 1
@@ -222,13 +223,13 @@ public enum JournalCommit {
     /// line; when it does not, a line whose start is not in `bytes` cannot be judged and nil is returned for it
     /// (read further back). Nil when no committed line end is found.
     public static func lastCommittedEnd(in bytes: UnsafeRawBufferPointer, startsAtLineStart: Bool) -> Int? {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return nil }
+        guard bytes.baseAddress != nil, !bytes.isEmpty else { return nil }
         var lineEnd = bytes.count  // exclusive index of the '\n' of the line being judged, once found
-        guard let last = lastNewline(in: bytes, before: bytes.count) else { return nil }
+        guard let last = LineFeedScan.lastLineFeed(in: bytes, before: bytes.count) else { return nil }
         lineEnd = last
         while true {
             let lineStart: Int
-            if let previous = lastNewline(in: bytes, before: lineEnd) {
+            if let previous = LineFeedScan.lastLineFeed(in: bytes, before: lineEnd) {
                 lineStart = previous + 1
             } else if startsAtLineStart {
                 lineStart = 0
@@ -240,15 +241,6 @@ public enum JournalCommit {
             guard lineStart > 0 else { return nil }
             lineEnd = lineStart - 1
         }
-    }
-
-    private static func lastNewline(in bytes: UnsafeRawBufferPointer, before end: Int) -> Int? {
-        var index = end - 1
-        while index >= 0 {
-            if bytes[index] == 0x0A { return index }
-            index -= 1
-        }
-        return nil
     }
 
     /// Whether `line` (without `\n`) says more lines of its batch follow. Only the envelope's head is looked

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// Cleaning up after a crashed `create`: it writes `.create-<ulid>.tmp`, syncs it, links it into place and
 /// unlinks it, so a process killed in between leaves the temporary file behind, forever.
@@ -34,8 +35,8 @@ extension JournalStore {
         var removed: [String] = []
         for name in names.sorted() {
             let path = directory + "/" + name
-            guard let info = try Sys.statIfExists(path), (info.st_mode & S_IFMT) == S_IFREG else { continue }
-            let modified = Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+            guard let info = try asJournalError({ try Sys.statIfExists(path) }), info.isRegularFile else { continue }
+            let modified = info.modifiedMillis
             guard now - modified >= age else { continue }
             if unlink(path) == 0 {
                 removed.append(name)
@@ -43,7 +44,7 @@ extension JournalStore {
                 throw JournalError.io(operation: "remove abandoned temporary file", path: path, errno: errno)
             }
         }
-        if !removed.isEmpty { try Sys.fsyncDirectory(directory) }
+        if !removed.isEmpty { try asJournalError { try Sys.fsyncDirectory(directory) } }
         return removed
     }
 }

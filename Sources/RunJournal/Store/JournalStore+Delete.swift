@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// Deleting a journal (retention, `runjournal prune`) under the same `flock` appenders take.
 ///
@@ -33,12 +34,12 @@ extension JournalStore {
             } catch JournalError.runNotFound {
                 return .notFound
             }
-            try Sys.flock(journal.fd, LOCK_EX, path: path)
+            try asJournalError { try Sys.flock(journal.fd, LOCK_EX, path: path) }
             defer { Sys.unlock(journal.fd) }
-            let held = try Sys.fstat(journal.fd, path: path)
-            guard held.st_nlink > 0 else { continue }  // unlinked while we waited: look at the path again
-            guard let named = try Sys.statIfExists(path) else { return .notFound }
-            guard named.st_ino == held.st_ino, named.st_dev == held.st_dev else { continue }  // replaced
+            let held = try asJournalError { try Sys.fstat(journal.fd, path: path) }
+            guard held.linkCount > 0 else { continue }  // unlinked while we waited: look at the path again
+            guard let named = try asJournalError({ try Sys.statIfExists(path) }) else { return .notFound }
+            guard named.isSameFile(as: held) else { continue }  // replaced
 
             var summary = RunSummary(id: id)
             var createKey: String?
@@ -59,7 +60,7 @@ extension JournalStore {
             unlink(JournalFailure.markerPath(forJournal: path))
             failures.forget(id)
             if let createKey { removeCreateKeyBinding(createKey, to: id) }
-            try Sys.fsyncDirectory(directory)
+            try asJournalError { try Sys.fsyncDirectory(directory) }
             return .deleted(summary)
         }
         return .notFound

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import Synchronization
+import SystemSupport
 
 /// The journal directory: one append-only JSONL file per run, `<directory>/<run-id>.jsonl`.
 ///
@@ -126,7 +127,7 @@ public final class JournalStore: Sendable {
 
         // The temporary name starts with '.', which no run id can, and does not end in .jsonl.
         let temporary = directory + "/.create-" + ULID.make(millis: millis) + ".tmp"
-        let fd = try Sys.createFile(temporary, mode: fileModes.journal)
+        let fd = try asJournalError { try Sys.createFile(temporary, mode: fileModes.journal) }
         do {
             defer { close(fd) }
             try line.withUnsafeBytes { buffer throws in try io.writeAll(fd, buffer, path: temporary) }
@@ -215,7 +216,7 @@ public final class JournalStore: Sendable {
     /// The run id a create key is bound to, binding it to a new id when the key is new.
     private func boundRunID(forCreateKey key: String, prefix: String, millis: Int64) throws -> RunID {
         let keys = createKeysDirectory
-        try Sys.createDirectory(keys, mode: fileModes.directory)
+        try asJournalError { try Sys.createDirectory(keys, mode: fileModes.directory) }
         // The standard prefix keeps the binding name it always had (existing bindings stay valid).
         let link = createKeyLink(key, prefix: prefix)
         for _ in 0..<3 {
@@ -345,9 +346,9 @@ public final class JournalStore: Sendable {
     /// appended in between is not shown before it is on disk). A failed journal shows only what its last good
     /// sync covered, and `failed` is set. A failing sync fails the journal and throws `journalFailed`.
     public func visibleSize(of journal: OpenJournal, id: RunID, sync: Bool = true) throws -> (size: Int64, failed: Bool) {
-        let info = try Sys.fstat(journal.fd, path: journal.path)
-        let size = Int64(info.st_size)
-        let inode = UInt64(info.st_ino)
+        let info = try asJournalError { try Sys.fstat(journal.fd, path: journal.path) }
+        let size = info.size
+        let inode = info.inode
         let file = try handle(for: id, reopen: false)
         if file.inode == inode, let failure = file.currentFailure { return (min(size, failure.durableSize), true) }
         if let failure = failures.failure(of: id, inode: inode) { return (min(size, failure.durableSize), true) }

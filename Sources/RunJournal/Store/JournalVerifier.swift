@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// Checks a journal against every rule of the format, and repairs what may be repaired.
 ///
@@ -65,7 +66,7 @@ public enum JournalVerifier {
         while true {
             if filled == chunk.count { chunk.append(contentsOf: repeatElement(0, count: chunk.count)) }
             let count = try chunk.withUnsafeMutableBytes { raw in
-                try Sys.pread(journal.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: offset + Int64(filled), path: journal.path)
+                try asJournalError { try Sys.preadFully(journal.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: offset + Int64(filled), path: journal.path) }
             }
             filled += count
             var consumed = 0
@@ -168,14 +169,14 @@ public enum JournalVerifier {
     /// a failed journal cannot be rewritten (the disk still fails): the marker then stays.
     public static func repair(path: String, maxProblems: Int = 100, faults: StoreFaults = StoreFaults()) throws -> Report {
         let io = JournalIO(faults: faults)
-        let fd = try Sys.open(path, O_RDWR)
+        let fd = try asJournalError { try Sys.open(path, O_RDWR) }
         defer { close(fd) }
-        try Sys.flock(fd, LOCK_EX, path: path)
+        try asJournalError { try Sys.flock(fd, LOCK_EX, path: path) }
         defer { Sys.unlock(fd) }
         let journal = try OpenJournal(path: path)
         // The lock is on the file `fd` opened; what is read and repaired must be that file, not one a delete and
         // re-create (or another repair's rename) put at the path in between.
-        guard try Sys.fstat(fd, path: path).st_ino == journal.inode() else {
+        guard try asJournalError({ try Sys.fstat(fd, path: path) }).inode == journal.inode() else {
             throw JournalError.corruptJournal(path: path, line: 0, reason: "the journal was replaced while the repair took its lock; run it again")
         }
         var report = try verify(journal, maxProblems: maxProblems)
@@ -203,8 +204,8 @@ public enum JournalVerifier {
         let temporary = directory + "/.repair-" + name + ".tmp"
         unlink(temporary)
         // The rewrite replaces the journal: it keeps the journal's permission bits.
-        let mode = try Sys.fstat(journal.fd, path: path).st_mode & 0o777
-        let out = try Sys.createFile(temporary, mode: mode)
+        let mode = try asJournalError { try Sys.fstat(journal.fd, path: path) }.permissions
+        let out = try asJournalError { try Sys.createFile(temporary, mode: mode) }
         do {
             defer { close(out) }
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -212,7 +213,7 @@ public enum JournalVerifier {
             while position < committedSize {
                 let want = Int(min(Int64(buffer.count), committedSize - position))
                 let count = try buffer.withUnsafeMutableBytes { raw in
-                    try Sys.pread(journal.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: position, path: path)
+                    try asJournalError { try Sys.preadFully(journal.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: position, path: path) }
                 }
                 if count == 0 { break }
                 try buffer.withUnsafeBytes { raw in try io.writeAll(out, UnsafeRawBufferPointer(rebasing: raw[..<count]), path: temporary) }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// A read-only handle on one journal, owning its descriptor: for replaying a run (the SSE stream, `tail`,
 /// `replay`) without touching the store's append handles. Keeps reading the same inode even if the journal
@@ -13,7 +14,7 @@ public final class OpenJournal: @unchecked Sendable {
     /// Opens `path` for reading; `runNotFound` (when `id` is given) or `io` when it does not exist.
     public init(path: String, id: RunID? = nil) throws {
         do {
-            fd = try Sys.open(path, O_RDONLY)
+            fd = try asJournalError { try Sys.open(path, O_RDONLY) }
         } catch {
             if case JournalError.io(_, _, let code)? = error as? JournalError, code == ENOENT, let id { throw JournalError.runNotFound(id) }
             throw error
@@ -27,10 +28,10 @@ public final class OpenJournal: @unchecked Sendable {
     public var reader: JournalReader { JournalReader(fd: fd, path: path) }
 
     /// The file's current size in bytes.
-    public func size() throws -> Int64 { Int64(try Sys.fstat(fd, path: path).st_size) }
+    public func size() throws -> Int64 { try asJournalError { try Sys.fstat(fd, path: path) }.size }
 
     /// The inode number, to notice replacement.
-    public func inode() throws -> UInt64 { UInt64(try Sys.fstat(fd, path: path).st_ino) }
+    public func inode() throws -> UInt64 { try asJournalError { try Sys.fstat(fd, path: path) }.inode }
 
     /// See `JournalReader.forEachLine(from:_:)`.
     @discardableResult

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import SystemSupport
 
 /// Lists runs (newest first, by status, page by page) fast over a large journal directory.
 ///
@@ -69,7 +70,7 @@ public final class RunCatalog: Sendable {
         let allIDs = try runIDs()
         var ids = cursor.map { cursor in allIDs.filter { $0 < cursor } } ?? allIDs
         if let including { ids = ids.filter(including) }
-        let dirFD = try Sys.open(directory, O_RDONLY | O_DIRECTORY)
+        let dirFD = try asJournalError { try Sys.open(directory, O_RDONLY | O_DIRECTORY) }
         defer { close(dirFD) }
         var page: [RunSummary] = []
         var nextCursor: String?
@@ -196,7 +197,7 @@ public final class RunCatalog: Sendable {
         cache.loaded = true
         guard let journal = try? OpenJournal(path: indexPath), let size = try? journal.size(), size > 0 else { return }
         var bytes = [UInt8](repeating: 0, count: Int(size))
-        let count = try bytes.withUnsafeMutableBytes { try Sys.pread(journal.fd, into: $0, at: 0, path: indexPath) }
+        let count = try bytes.withUnsafeMutableBytes { raw in try asJournalError { try Sys.preadFully(journal.fd, into: raw, at: 0, path: indexPath) } }
         var lines = bytes[..<count].split(separator: 0x0A, omittingEmptySubsequences: true)
         guard let header = lines.first, String(decoding: header, as: UTF8.self) == Self.indexVersion else {
             logger.info("ignoring index with another version; rebuilding it", metadata: ["path": "\(indexPath)"])
@@ -219,9 +220,9 @@ public final class RunCatalog: Sendable {
         for entry in cache.entries.values { Self.encode(entry, to: &out) }
         let temporary = indexPath + ".tmp-" + ULID.make(millis: now)
         do {
-            let fd = try Sys.createFile(temporary, mode: indexMode)
+            let fd = try asJournalError { try Sys.createFile(temporary, mode: indexMode) }
             defer { close(fd) }
-            try out.withUnsafeBytes { try Sys.writeAll(fd, $0, path: temporary) }
+            try out.withUnsafeBytes { raw in try asJournalError { try Sys.writeAll(fd, raw, path: temporary) } }
             guard rename(temporary, indexPath) == 0 else { throw JournalError.io(operation: "rename", path: indexPath, errno: errno) }
             cache.changedSincePersist = 0
             cache.lastPersistMillis = now

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemSupport
 
 /// A clock that only ever moves forward at the rate time passes, whatever happens to the wall clock.
 ///
@@ -22,9 +20,7 @@ public protocol MonotonicClock: Sendable {
 public struct SystemMonotonicClock: MonotonicClock {
     public init() {}
     public func monotonicMillis() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+        MonotonicTime.now().milliseconds
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// Test seam: makes the store's writing system calls fail, the way a failing disk does, so every failure path
 /// (a failed sync with eight appenders waiting, a short write in the middle of a batch, a failed rename) can
@@ -42,35 +43,35 @@ struct JournalIO: Sendable {
         case .fail(let code)?:
             throw JournalError.io(operation: "write", path: path, errno: code)
         case .shortWrite(let count, let code)?:
-            try Sys.writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[..<min(count, bytes.count)]), path: path)
+            try asJournalError { try Sys.writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[..<min(count, bytes.count)]), path: path) }
             throw JournalError.io(operation: "write", path: path, errno: code)
         case nil:
-            try Sys.writeAll(fd, bytes, path: path)
+            try asJournalError { try Sys.writeAll(fd, bytes, path: path) }
         }
     }
 
     func ftruncate(_ fd: Int32, _ length: Int64, path: String) throws {
         if case .fail(let code)? = faults.fault(.ftruncate, path) { throw JournalError.io(operation: "ftruncate", path: path, errno: code) }
-        try Sys.ftruncate(fd, length, path: path)
+        try asJournalError { try Sys.ftruncate(fd, length, path: path) }
     }
 
     func fdatasync(_ fd: Int32, path: String) throws {
         if case .fail(let code)? = faults.fault(.fdatasync, path) { throw JournalError.io(operation: "fdatasync", path: path, errno: code) }
         let start = ConditionLock.monotonicNanos()
         defer { metrics.fsyncDuration.recordNanoseconds(Int64(ConditionLock.monotonicNanos() &- start)) }
-        try Sys.fdatasync(fd, path: path)
+        try asJournalError { try Sys.fdatasync(fd, path: path) }
     }
 
     func fsyncDirectory(_ path: String) throws {
         if case .fail(let code)? = faults.fault(.fdatasync, path) { throw JournalError.io(operation: "fsync", path: path, errno: code) }
-        try Sys.fsyncDirectory(path)
+        try asJournalError { try Sys.fsyncDirectory(path) }
     }
 
     /// Reserves `[offset, offset + length)` without changing the file size, so a full disk is reported before a
     /// byte of the batch is written. False where the filesystem cannot preallocate (nothing is reserved then).
     func reserve(_ fd: Int32, offset: Int64, length: Int64, path: String) throws -> Bool {
         if case .fail(let code)? = faults.fault(.fallocate, path) { throw JournalError.io(operation: "fallocate", path: path, errno: code) }
-        return try Sys.reserve(fd, offset: offset, length: length, path: path)
+        return try asJournalError { try Sys.reserve(fd, offset: offset, length: length, path: path) }
     }
 
     func rename(_ from: String, _ to: String) throws {

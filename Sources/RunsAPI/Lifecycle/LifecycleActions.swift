@@ -1,4 +1,5 @@
 import Logging
+import SystemSupport
 import RunJournal
 
 /// Runs the lifecycle appends of parked streams (idle watchdog, stop grace) off the transport's event loop.

@@ -1,5 +1,6 @@
 import Logging
 import RunJournal
+import SystemSupport
 
 /// Applies the idle watchdog and stop grace to runs that nobody is streaming, so a run's fate never depends
 /// on whether someone watches it (the Ruby original only checked inside a stream).

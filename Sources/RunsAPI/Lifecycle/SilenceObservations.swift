@@ -1,5 +1,6 @@
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// How long this process has itself watched a run stay silent, on the monotonic clock.
 ///

@@ -1,5 +1,6 @@
 import CoreMetrics
 import RunJournal
+import SystemSupport
 
 /// One counter per (route pattern, status), made the first time that pair is answered and kept.
 ///

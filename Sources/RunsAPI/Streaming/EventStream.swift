@@ -1,6 +1,7 @@
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// How fast an offline replay (`runjournal replay --pace`) emits events.
 ///
@@ -46,9 +47,7 @@ public struct MonotonicPacingClock: PacingClock {
     public init() {}
 
     public func nowNanos() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+        UInt64(MonotonicTime.now().nanoseconds)
     }
 
     public func sleep(untilNanos deadline: UInt64) {

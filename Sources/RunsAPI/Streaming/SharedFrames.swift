@@ -1,4 +1,5 @@
 import RunJournal
+import SystemSupport
 
 /// The frames most recently made for each followed journal, so that when many streams follow one run the
 /// lines new to all of them are framed once: the first stream to read a chunk frames it, every other stream

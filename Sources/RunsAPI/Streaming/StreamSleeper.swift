@@ -1,28 +1,6 @@
 import RunJournal
 import Synchronization
-
-/// A flag that wakes one waiting stream: raised by the tailer (new bytes), the transport (client hung up)
-/// and shutdown. Raising is cheap and never blocks, so it is safe from the tailer's dispatch thread.
-public final class WakeSignal: Sendable {
-    let lock = ConditionLock()
-    private let raised = Atomic<Bool>(false)
-
-    public init() {}
-
-    public func raise() {
-        lock.withLock {
-            raised.store(true, ordering: .sequentiallyConsistent)
-            lock.broadcast()
-        }
-    }
-
-    /// Returns whether it was raised, and lowers it.
-    public func consume() -> Bool {
-        raised.exchange(false, ordering: .sequentiallyConsistent)
-    }
-
-    public var isRaised: Bool { raised.load(ordering: .sequentiallyConsistent) }
-}
+import SystemSupport
 
 /// How a stream waits: until its `WakeSignal` is raised or the injected clock reaches a deadline. The seam
 /// that lets unit tests run heartbeats, the watchdog and stop grace in virtual time without sleeping.
@@ -41,12 +19,7 @@ public struct RealSleeper: StreamSleeper {
     public func sleep(untilMillis deadlineMillis: Int64, orUntil signal: WakeSignal) {
         let remaining = deadlineMillis - clock.nowMillis()
         guard remaining > 0 else { return }
-        let deadline = ConditionLock.monotonicNanos() + UInt64(remaining) * 1_000_000
-        signal.lock.withLock {
-            while !signal.isRaised, ConditionLock.monotonicNanos() < deadline {
-                signal.lock.wait(untilMonotonicNanos: deadline)
-            }
-        }
+        signal.wait(until: MonotonicTime.now() + .milliseconds(remaining))
     }
 }
 

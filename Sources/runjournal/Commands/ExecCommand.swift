@@ -1,5 +1,6 @@
 import ArgumentParser
 import RunJournal
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@ import ArgumentParser
 import JournalTailer
 import Logging
 import RunJournal
+import SystemSupport
 
 /// `runjournal tail RUN [-f] [--after SEQ] [--format text|jsonl|sse]` and `runjournal tail -f --all`:
 /// `tail -F` for run journals — print a run's events, then follow it live through the same inotify tailer
@@ -50,7 +51,7 @@ struct TailCommand: ParsableCommand {
         }
         let id = try JournalOptions.runID(runName!)
         // Signals are blocked before the tailer can start a thread (threads inherit the mask).
-        let wake = WakeFlag()
+        let wake = WakeSignal()
         let interrupts = follow ? try Interrupts.start(wake: wake) : nil
 
         let journalFile = try store.openReader(id)

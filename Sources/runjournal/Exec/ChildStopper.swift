@@ -1,4 +1,5 @@
 import RunJournal
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import RunJournal
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -2,13 +2,14 @@ import JournalTailer
 import Logging
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// Follows exec's own journal with the tailer (as `tail -f` does) and calls `onStop` once when a
 /// `run.stop_requested` appears — from `POST /v1/runs/:id/stop` or `runjournal stop`, in any process.
 final class StopWatcher: @unchecked Sendable {
     private let tailer = JournalTailer(mode: .inotify, logger: Logger(label: "runjournal.exec"))
     private let subscription: JournalSubscription
-    private let wake = WakeFlag()
+    private let wake = WakeSignal()
     private let finished = Atomic<Bool>(false)
     private let onStop: @Sendable () -> Void
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CoreMetrics
 import RunJournal
+import SystemSupport
 
 /// The responder's own footprint, sampled at each scrape: threads (one per open stream, plus a few), open
 /// descriptors against their limit, memory, CPU time and start time, under the names Prometheus' own

@@ -1,6 +1,7 @@
 import JournalTailer
 import Logging
 import RunJournal
+import SystemSupport
 
 /// `runjournal tail -f --all`: follows every run of a journal directory, the ones that start later included,
 /// printing each line after its run id, until SIGINT/SIGTERM.
@@ -9,7 +10,7 @@ import RunJournal
 /// already ended is not followed at all); runs that appear later are printed from their first line. The
 /// directory watch starts before the directory is listed, so a run created in between is seen by both and
 /// counted as new — nothing slips through the gap. Everything runs on the calling thread: the tailer's
-/// callbacks only record what changed and raise one `WakeFlag`.
+/// callbacks only record what changed and raise one `WakeSignal`.
 final class DirectoryFollower {
     fileprivate struct Pending {
         var appeared: [String] = []
@@ -23,7 +24,7 @@ final class DirectoryFollower {
     /// tailer's thread and must not capture the (single-threaded) follower itself.
     private final class Inbox: Sendable {
         let state = LockedValue(Pending())
-        let wake = WakeFlag()
+        let wake = WakeSignal()
 
         func post(_ change: (inout Pending) -> Void) {
             state.withLock { change(&$0) }

@@ -1,31 +1,10 @@
 import RunJournal
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A raised/lowered flag a follow loop sleeps on: the tailer's `onWake`, the directory watch and the
-/// interrupt thread raise it; the loop waits for it and lowers it before looking at what changed.
-final class WakeFlag: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var raised = false
-
-    func raise() {
-        lock.withLock {
-            raised = true
-            lock.broadcast()
-        }
-    }
-
-    /// Blocks until raised, then lowers it.
-    func waitAndLower() {
-        lock.withLock {
-            while !raised { lock.wait() }
-            raised = false
-        }
-    }
-}
 
 /// SIGINT and SIGTERM turned into a flag and a wake-up, so `tail -f` stops between writes and flushes what
 /// it has instead of dying mid-line.
@@ -41,7 +20,7 @@ final class Interrupts: Sendable {
         return value == 0 ? nil : value
     }
 
-    static func start(wake: WakeFlag) throws -> Interrupts {
+    static func start(wake: WakeSignal) throws -> Interrupts {
         let interrupts = Interrupts()
         var set = sigset_t()
         sigemptyset(&set)

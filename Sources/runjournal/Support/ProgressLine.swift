@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 
 /// A "verifying 1200/100000" line on stderr for long scans — only when stderr is a terminal, so pipes and
 /// logs stay clean.
@@ -19,9 +20,7 @@ final class ProgressLine {
 
     func update(_ done: Int) {
         guard enabled else { return }
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        let now = Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+        let now = MonotonicTime.now().milliseconds
         guard now - lastDrawn >= 100 else { return }
         lastDrawn = now
         writeStandardError("\r\(label) \(done)/\(total)")

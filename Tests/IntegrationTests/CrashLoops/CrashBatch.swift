@@ -1,6 +1,7 @@
 import Foundation
 import RunJournal
 import Synchronization
+import SystemSupport
 
 /// One batch a crash-loop writer sends: `count` events of type `step` whose data names the writer, the
 /// batch and the event's place in it, `{"w":W,"b":B,"i":I,"n":N}`, so a journal can be checked line by line

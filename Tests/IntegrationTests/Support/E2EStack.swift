@@ -1,6 +1,7 @@
 import Foundation
 import RunJournal
 import Testing
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

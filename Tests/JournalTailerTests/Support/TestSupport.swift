@@ -4,6 +4,7 @@ import RunJournal
 import Synchronization
 import Testing
 @testable import JournalTailer
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

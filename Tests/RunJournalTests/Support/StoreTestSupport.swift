@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import RunJournal
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import RunJournal
 import RunsAPI
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
 import Glibc

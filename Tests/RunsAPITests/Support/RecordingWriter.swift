@@ -1,6 +1,7 @@
 import RunJournal
 import RunsAPI
 import Synchronization
+import SystemSupport
 
 /// A `ResponseBodyWriter` that stands in for the transport: it records every write and flush with the virtual
 /// time it happened, can be told to fail like a dead connection (`clientGone` on the Nth write or flush), and

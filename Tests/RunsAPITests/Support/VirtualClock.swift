@@ -1,5 +1,6 @@
 import RunJournal
 import Testing
+import SystemSupport
 
 /// Virtual wall-clock time for the API's tests: it moves only when a test (or the `VirtualSleeper`) moves it,
 /// so heartbeats, the idle watchdog and stop grace are checked to the millisecond without sleeping.

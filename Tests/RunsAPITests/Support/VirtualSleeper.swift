@@ -1,6 +1,7 @@
 import RunJournal
 import RunsAPI
 import Testing
+import SystemSupport
 
 /// A `StreamSleeper` that never sleeps: it drives a `VirtualClock` instead.
 ///

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import RunJournal
+import SystemSupport
 
 @Suite("LockedValue")
 struct LockedValueTests {
