@@ -5,7 +5,7 @@
 
 Prints a Markdown table (rows = metrics, one column per configuration and one with the ratio of RunJournal
 (--fsync always / --fsync never) to nchan), and writes into the results directory summary.csv and the data
-files of the plots; the plots (latency-cdf.png, memory.png) go to --plots, made with gnuplot.
+files of the plots; the plots (bench-versus-nchan-latency-cdf.png, bench-versus-nchan-memory.png) go to --plots, made with gnuplot.
 """
 
 from __future__ import annotations
@@ -182,13 +182,13 @@ def main() -> None:
         pass
     script = [
         "set terminal pngcairo size 900,560 font ',10'",
-        f"set output '{os.path.join(plots, 'latency-cdf.png')}'",
+        f"set output '{os.path.join(plots, 'bench-versus-nchan-latency-cdf.png')}'",
         f"set title 'append → client latency, 1 subscriber, events 5 ms apart ({env})'",
         "set logscale x", "set xlabel 'latency (ms, log scale)'", "set ylabel 'fraction of events'",
         "set key bottom right", "set grid",
         "plot " + ", ".join(f"'{p}' using 1:2 with lines lw 2 title '{LABELS[c].replace('`', '')}'" for c, p in cdf_series),
         "unset logscale x",
-        f"set output '{os.path.join(plots, 'memory.png')}'",
+        f"set output '{os.path.join(plots, 'bench-versus-nchan-memory.png')}'",
         "set title 'memory of idle streams (PSS growth over the baseline)'",
         "set xlabel 'idle streams'", "set ylabel 'MiB'", "set key top left",
         "plot " + ", ".join(
@@ -199,7 +199,7 @@ def main() -> None:
     if cdf_series and mem_series:
         try:
             subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
-            print(f"\nplots: {os.path.join(plots, 'latency-cdf.png')}, {os.path.join(plots, 'memory.png')}", file=sys.stderr)
+            print(f"\nplots: {os.path.join(plots, 'bench-versus-nchan-latency-cdf.png')}, {os.path.join(plots, 'bench-versus-nchan-memory.png')}", file=sys.stderr)
         except (OSError, subprocess.CalledProcessError) as error:
             print(f"report: gnuplot failed: {error}", file=sys.stderr)
 

@@ -225,7 +225,7 @@ STARTED=$(date +%s)
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "nginx: $(nginx -v 2>&1 | sed 's/.*: //'), nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo '?'), $NGINX_WORKERS workers"
-    echo "runjournal: $BIN ($(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    echo "runjournal: $BIN; tree at $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo "?")"
     echo "descriptor limit: $(ulimit -n); $(bench_load) at the start"
 } >"$OUT/environment.txt"
 cat "$OUT/environment.txt" >&2
