@@ -17,14 +17,15 @@
 # poll runs only latency and resume: its fan-out and idle figures are those of the inotify build (the tailer
 # only changes how a new append is noticed) and would add minutes.
 #
-#   bench/versus-nchan/run.sh                       # about 12 minutes on 2 cores, prints the table at the end
+#   bench/versus-nchan/run.sh                       # 7–9 minutes on 2 cores, prints the table at the end
 #   RJ_BIN=/path/to/runjournal RESULTS_DIR=/tmp/vs bench/versus-nchan/run.sh
 #
 # Environment: RJ_BIN (prebuilt runjournal; otherwise a release build into .build-netbench), RESULTS_DIR
 # (raw JSON, CDF data, table and plots are kept there; otherwise in the temp directory, removed at exit),
 # PLOTS_DIR (where the two PNGs go; default RESULTS_DIR), CONFIGS (default "always never poll nchan"),
-# IDLE_STEPS (default 1000,5000,10000,19000), IDLE_CPU_S (60), FANOUT_SUBS (1000), FANOUT_EVENTS (10000),
-# FANOUT_RATE (1000), LAT_EVENTS (2000), NGINX_WORKERS (2), SKIP_INSTALL=1, KEEP_RUNTIME=1.
+# PHASES (default "latency resume fanout idle"), IDLE_STEPS (default 1000,5000,10000,19000), IDLE_CPU_S (60),
+# IDLE_CPU_STREAMS (1000), FANOUT_SUBS (1000), FANOUT_EVENTS (10000), FANOUT_RATE (1000), LAT_EVENTS (2000),
+# NGINX_WORKERS (2), SKIP_INSTALL=1, KEEP_RUNTIME=1.
 #
 # Descriptors: without CAP_SYS_RESOURCE every process is held to the hard limit (20,000 here). A RunJournal
 # stream costs nginx two (client + upstream), so 19,000 streams need both nginx workers: the listener uses
