@@ -189,3 +189,24 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
 
     func finish() { finished.store(true, ordering: .relaxed) }
 }
+
+/// Spare workers that the load has not needed for `spareWorkerIdleTimeout` exit, down to the floor.
+@Suite struct SpareWorkerTrimTests {
+    @Test func idleSparesExitDownToTheFloorAfterTheIdleTimeout() async throws {
+        try await ServerHarness.with(behind: nil, configure: {
+            $0.spareWorkerIdleTimeout = .milliseconds(300)
+            $0.spareWorkerFloor = 2
+        }, handler: ClosureHandler { request in
+            // Hold each request a moment so the burst needs many workers at once.
+            usleep(200_000)
+            return HTTPResponse(status: 200, headers: [], body: .bytes(Array("ok".utf8)))
+        }) { harness in
+            let clients = try (0..<12).map { _ in try RawFastCGIClient(unixPath: harness.socketPath) }
+            defer { clients.forEach { $0.close() } }
+            for (index, client) in clients.enumerated() { try client.startRequest(uri: "/r/\(index)", keepConnection: false) }
+            #expect(await pollUntil(timeout: .seconds(10)) { harness.server.statistics.workerThreads >= 8 })
+            #expect(await pollUntil(timeout: .seconds(20)) { harness.server.statistics.workerThreads == 2 })
+            #expect(harness.server.statistics.idleWorkers == 2)
+        }
+    }
+}

@@ -50,6 +50,12 @@ public struct FastCGIServerConfiguration: Sendable {
     /// bench/http: 64 connections ran 25-50 % slower with 16 spares), while an idle spare costs only the
     /// few stack pages it touched.
     public var spareWorkerLimit: Int
+    /// A spare worker idle this long exits, down to `spareWorkerFloor`: the 128 spares are for bursts of
+    /// short requests, and a quiet responder holding 19,000 parked streams on one loop thread need not keep
+    /// them. 30 s: longer than the gaps within a burst, so a busy responder never pays thread creations.
+    public var spareWorkerIdleTimeout: Duration = .seconds(30)
+    /// Spares kept however long they idle.
+    public var spareWorkerFloor: Int = 4
     /// Threads blocked in accept(2); each accepted connection is handed straight to a worker, which reads
     /// its requests.
     public var acceptorThreads: Int

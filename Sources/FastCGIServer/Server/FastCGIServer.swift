@@ -102,7 +102,8 @@ public final class FastCGIServer: Sendable {
             logger: logger, dispatchKeptConnection: { fd in dispatcher.dispatch(fd) })
         pool = WorkerPool(
             stackSize: configuration.workerStackSize, spareLimit: configuration.spareWorkerLimit,
-            maxBusy: maxConcurrent, probe: probe, startFault: configuration.workerThreadStartFault)
+            maxBusy: maxConcurrent, probe: probe, spareIdleTimeout: configuration.spareWorkerIdleTimeout,
+            spareFloor: configuration.spareWorkerFloor, startFault: configuration.workerThreadStartFault)
         socket = try ListeningSocket.open(configuration)
         let family = runjournal_socket_family(socket.fd)
         acceptsTCP = family == AF_INET || family == AF_INET6

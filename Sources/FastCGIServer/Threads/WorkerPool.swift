@@ -22,6 +22,8 @@ final class WorkerPool: @unchecked Sendable {
 
     private let stackSize: Int
     private let spareLimit: Int
+    private let spareIdleTimeout: Duration
+    private let spareFloor: Int
     private let maxBusy: Int
     private let probe: StackProbe?
     private let startFault: (@Sendable () -> Int32?)?
@@ -43,9 +45,14 @@ final class WorkerPool: @unchecked Sendable {
         var parked: Int
     }
 
-    init(stackSize: Int, spareLimit: Int, maxBusy: Int, probe: StackProbe?, startFault: (@Sendable () -> Int32?)? = nil) {
+    init(
+        stackSize: Int, spareLimit: Int, maxBusy: Int, probe: StackProbe?,
+        spareIdleTimeout: Duration = .seconds(30), spareFloor: Int = 4, startFault: (@Sendable () -> Int32?)? = nil
+    ) {
         self.stackSize = stackSize
         self.spareLimit = spareLimit
+        self.spareIdleTimeout = spareIdleTimeout
+        self.spareFloor = spareFloor
         self.maxBusy = maxBusy
         self.probe = probe
         self.startFault = startFault
@@ -121,7 +128,19 @@ final class WorkerPool: @unchecked Sendable {
                 return
             }
             idle.append(worker)
-            while worker.job == nil && !worker.mustExit { worker.wake.wait(lock) }
+            // Dispatch takes the most recently idle worker, so the ones that time out here are those the
+            // load has not needed for `spareIdleTimeout`.
+            var idleUntil = MonotonicTime.now() + spareIdleTimeout
+            while worker.job == nil && !worker.mustExit {
+                if !worker.wake.wait(lock, until: idleUntil) && worker.job == nil && !worker.mustExit {
+                    if idle.count > spareFloor, let index = idle.firstIndex(where: { $0 === worker }) {
+                        idle.remove(at: index)
+                        exitLocked()
+                        return
+                    }
+                    idleUntil = MonotonicTime.now() + spareIdleTimeout
+                }
+            }
             guard let next = worker.job else {
                 exitLocked()
                 return
