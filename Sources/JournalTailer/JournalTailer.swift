@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import RunJournal
 import SystemSupport
 
 /// How a tailer learns that files changed.
@@ -34,7 +35,7 @@ public enum TailerMode: Sendable, Equatable {
 ///
 /// The server owns one instance for its lifetime (it is not a global); tests create as many as they like —
 /// they all share the one inotify instance.
-public final class JournalTailer: Sendable {
+public final class JournalTailer: JournalAppendObserver, Sendable {
     let core: TailerCore
 
     /// - Parameters:
@@ -72,6 +73,14 @@ public final class JournalTailer: Sendable {
                           onWake: @escaping @Sendable () -> Void) throws(TailerError) -> JournalSubscription {
         let (journal, id) = try core.subscribe(path: path, offset: offset, wantsSync: syncBeforePublish, onWake: onWake)
         return JournalSubscription(path: path, journal: journal, id: id, core: core)
+    }
+
+    /// Publishes an append this process just made (see `JournalAppendObserver`; `serve` registers the tailer
+    /// with its store). The appending thread reads and publishes the new lines itself, and with the store's
+    /// `fsync=always` the writer's sync stands for the tailer's: a line is published without a second
+    /// `fdatasync`. Appends from other processes (the CLI) still arrive through inotify or polling.
+    public func journalGrew(path: String, inode: UInt64, end: Int64, durableEnd: Int64?) {
+        core.journalGrew(path: path, inode: inode, durableEnd: durableEnd)
     }
 
     /// Reports entries appearing in and disappearing from the directory at `path` (for `tail -f --all`, which

@@ -78,6 +78,15 @@ final class TailerCore: Sendable {
 
     // MARK: Journals
 
+    /// An append by this process (`JournalAppendObserver`): publish what it wrote now, on the appending
+    /// thread, rather than when inotify wakes the tailer's thread. Only for a journal followed under `path`
+    /// that is still the file the writer wrote (same inode).
+    func journalGrew(path: String, inode: UInt64, durableEnd: Int64?) {
+        guard let journal = registry.withLock({ $0[path] }), journal.identity.inode == inode else { return }
+        if let durableEnd { journal.noteDurable(upTo: durableEnd) }
+        journal.refresh(checkIdentity: false)
+    }
+
     func subscribe(path: String, offset: Int64, wantsSync: Bool,
                    onWake: @escaping @Sendable () -> Void) throws(TailerError) -> (FollowedJournal, UInt64) {
         guard offset >= 0 else { throw .invalidOffset(offset) }

@@ -43,6 +43,9 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         var subscribers: [UInt64: Subscriber] = [:]
         var nextID: UInt64 = 1
         var syncWanted = 0
+        /// Everything before this offset is on disk, as the in-process writer's own sync reported
+        /// (`noteDurable`): lines before it need no sync of ours to be published.
+        var durableEnd: Int64 = 0
         /// Committed lines read but not yet published, waiting for a sync round, in file order.
         var unsynced: [(start: Int64, bytes: [UInt8])] = []
         /// The end of the lines read but not published yet (waiting or in a round's sync); nil when all
@@ -359,13 +362,22 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
     /// still wait for their sync) adds them to the lines waiting for the next sync round.
     private func handOff(_ bytes: [UInt8], at start: Int64, sync: Bool) -> HandOff {
         state.withLock { state in
-            guard sync || state.syncScheduled else { return .published(publish(bytes, at: start, in: &state)) }
+            // Lines the writer's own sync already covers go out at once (unless earlier lines still wait).
+            let alreadyDurable = start + Int64(bytes.count) <= state.durableEnd
+            guard (sync && !alreadyDurable) || state.syncScheduled else {
+                return .published(publish(bytes, at: start, in: &state))
+            }
             state.unsynced.append((start, bytes))
             state.unpublishedEnd = start + Int64(bytes.count)
             if state.syncScheduled { return .waitingForSync(newRound: false) }
             state.syncScheduled = true
             return .waitingForSync(newRound: true)
         }
+    }
+
+    /// The in-process writer synced everything before `end` (`JournalAppendObserver`).
+    func noteDurable(upTo end: Int64) {
+        state.withLock { $0.durableEnd = max($0.durableEnd, end) }
     }
 
     // MARK: Sync rounds (on a sync worker)
@@ -392,18 +404,20 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
     /// dirty pages, so a later success would prove nothing; docs/reliability.md).
     private func syncRound() -> SyncRound {
         var round = SyncRound()
-        let taken = state.withLock { state -> (lines: [(start: Int64, bytes: [UInt8])], generation: Int)? in
+        let taken = state.withLock { state -> (lines: [(start: Int64, bytes: [UInt8])], generation: Int, durable: Bool)? in
             guard state.failure == nil, state.gone == nil, !state.unsynced.isEmpty else {
                 // Nothing left to sync (dropped by a shrink, or the journal ended).
                 endRound(&state, &round)
                 return nil
             }
             defer { state.unsynced = [] }
-            return (state.unsynced, state.unsyncedGeneration)
+            let end = state.unsynced.last.map { $0.start + Int64($0.bytes.count) } ?? 0
+            return (state.unsynced, state.unsyncedGeneration, end <= state.durableEnd)
         }
         guard let taken else { return round }
         do {
-            try sync()
+            // The writer's group-commit sync already covered these lines: a second fdatasync adds nothing.
+            if !taken.durable { try sync() }
         } catch {
             let failed = fail(TailerError(error, path: path))
             state.withLock { $0.syncScheduled = false }

@@ -328,6 +328,11 @@ final class JournalFile: @unchecked Sendable {
         }
     }
 
+    /// The journal's size after the last append, and how much of it a sync has made durable.
+    var publicationState: (end: Int64, durableEnd: Int64) {
+        lock.withLock { (tail.size, syncedSize) }
+    }
+
     /// Syncs if anything was written since the last sync (the interval flusher's call).
     func syncIfDirty() throws {
         let generation: UInt64 = lock.withLock { isDirty && failure == nil ? writtenGeneration : 0 }

@@ -14,6 +14,7 @@ import SystemSupport
 public final class JournalStore: Sendable {
     public let directory: String
     public let fsyncPolicy: FsyncPolicy
+    private let appendObserver = LockedValue<(any JournalAppendObserver)?>(nil)
     public let clock: any WallClock
     /// The permission bits of the journals and directories this store creates.
     public let fileModes: FileModes
@@ -239,6 +240,11 @@ public final class JournalStore: Sendable {
 
     // MARK: Append
 
+    /// Who is told about this process's appends (the tailer of `serve`); at most one, set before serving.
+    public func observeAppends(_ observer: any JournalAppendObserver) {
+        appendObserver.withLock { $0 = observer }
+    }
+
     /// Appends a batch of events as one `write(2)` and returns their seqs. The batch is refused whole when it
     /// is empty, holds `run.created` or `run.stop_requested` (reserved for create and stop), or has anything
     /// after a terminal event; `runTerminal` when the run already ended.
@@ -328,6 +334,10 @@ public final class JournalStore: Sendable {
             case .always: try file.sync(upTo: result.generation)
             case .interval: if !replayed { flusher?.markDirty(file) }
             case .never: break
+            }
+            if !replayed, let observer = appendObserver.withLock({ $0 }) {
+                let (end, durableEnd) = file.publicationState
+                observer.journalGrew(path: file.path, inode: file.inode, end: end, durableEnd: fsyncPolicy == .always ? durableEnd : nil)
             }
             return AppendResult(seqs: seqs, replayed: replayed)
         }

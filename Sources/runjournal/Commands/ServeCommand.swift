@@ -47,6 +47,10 @@ struct ServeCommand: ParsableCommand {
         let pollInterval = Duration.milliseconds(settings.pollIntervalMillis)
         let tailerMode: TailerMode = settings.tailerMode == .poll ? .poll(interval: pollInterval) : .inotify
         let journalTailer = JournalTailer(mode: tailerMode, pollInterval: pollInterval, logger: logger)
+        // This process's own appends reach its streams straight from the appending thread, and with
+        // fsync=always the append's sync stands for the tailer's. `--tailer poll` stays the pure polling
+        // baseline it is there to be.
+        if settings.tailerMode != .poll { store.observeAppends(journalTailer) }
 
         var api = RunsAPIConfiguration(startedAtMillis: clock.nowMillis())
         api.heartbeatSeconds = settings.heartbeatSeconds
