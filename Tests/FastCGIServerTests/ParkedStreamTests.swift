@@ -148,7 +148,8 @@ import SystemSupport
 /// A parkable stream driven by the test: `push` queues bytes (and optionally the end) and wakes it. With
 /// `firehose`, every step produces as many bytes as it may and asks to be stepped again at once.
 final class ScriptedStream: ParkableStream, @unchecked Sendable {
-    private let state = LockedValue<(queued: [UInt8], end: StreamOutcome?, waker: (@Sendable () -> Void)?)>(([], nil, nil))
+    private let state = LockedValue<(queued: [UInt8], end: StreamOutcome?)>(([], nil))
+    private let waker = LockedCallback()
     private let firehose: Bool
     let finished = Atomic<Bool>(false)
     let parkRefused = Atomic<Bool>(false)
@@ -158,15 +159,14 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
     init(firehose: Bool = false) { self.firehose = firehose }
 
     func push(_ text: String, end: StreamOutcome? = nil) {
-        let waker = state.withLock { state -> (@Sendable () -> Void)? in
+        state.withLock { state in
             state.queued += Array(text.utf8)
             state.end = end
-            return state.waker
         }
-        waker?()
+        waker.current?()
     }
 
-    func setWaker(_ wake: @escaping @Sendable () -> Void) { state.withLock { $0.waker = wake } }
+    func setWaker(_ wake: @escaping @Sendable () -> Void) { waker.set(wake) }
 
     func step(readLimit: Int) throws -> StreamStep {
         if readLimit == 0 { sawZeroReadLimit.store(true, ordering: .relaxed) }

@@ -84,6 +84,18 @@ struct ParkedLiveStreamTests {
         late.parked?.finish()
     }
 
+    @Test("a stream woken half a million times calls its waker as directly as the first time (no growing chain of wrappers)")
+    func wakingDoesNotGrowTheWaker() throws {
+        let api = try APIHarness()
+        try api.createRun("r1")
+        let (writer, stream) = try park(api, "r1")
+        // Each wake-up used to wrap the stored waker in two more thunks: this many overflowed any stack.
+        for _ in 0..<500_000 { stream.markClientGone() }
+        #expect(writer.wakes.load(ordering: .relaxed) == 500_000)
+        #expect(try stream.step(readLimit: 65536).outcome == .clientGone)
+        stream.finish()
+    }
+
     @Test("a parked stream's watchdog append runs off the stepping thread, and its event then arrives like any other")
     func lifecycleAppendRunsElsewhere() async throws {
         let api = try APIHarness { $0.idleTimeoutSeconds = 30 }

@@ -38,7 +38,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     private let clientGone = Atomic<Bool>(false)
     /// Who to tell that the stream has work: set by the driver before the first step; called from the tailer
     /// (new lines), the transport (hang-up) and shutdown.
-    private let waker = LockedValue<(@Sendable () -> Void)?>(nil)
+    private let waker = LockedCallback()
     private var shutdownKey: ObjectIdentifier { ObjectIdentifier(self) }
 
     init(
@@ -58,18 +58,18 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     /// Starts following the journal at `offset` (just after the last replayed line) and registers for
     /// shutdown. `wake` is called, from any thread, whenever the stream should be stepped.
     func start(from offset: Int64, wake: @escaping @Sendable () -> Void) throws {
-        waker.withLock { $0 = wake }
+        waker.set(wake)
         follow = try context.follower.follow(path: path, from: offset) { [weak self] in self?.wake() }
         context.shutdown.register(key: shutdownKey) { [weak self] in self?.wake() }
     }
 
     /// Replaces who is told about work (the transport's loop, when the stream is parked).
     public func setWaker(_ wake: @escaping @Sendable () -> Void) {
-        waker.withLock { $0 = wake }
+        waker.set(wake)
     }
 
     private func wake() {
-        waker.withLock { $0 }?()
+        waker.current?()
     }
 
     /// The transport saw the client hang up (any thread): the next step ends the stream.
@@ -83,7 +83,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     public func finish() {
         follow?.cancel()
         follow = nil
-        waker.withLock { $0 = nil }
+        waker.set(nil)
         context.shutdown.unregister(key: shutdownKey)
     }
 
