@@ -73,6 +73,42 @@ import SystemSupport
         }
     }
 
+    /// A stream that ended on a kept connection leaves a deadline behind (its next heartbeat); the kept
+    /// connection's idle timeout replaces it: the connection is not closed when the stale heartbeat comes up,
+    /// but carries the web server's next request.
+    @Test func aKeptConnectionOutlivesTheHeartbeatDeadlineOfTheStreamThatEndedOnIt() async throws {
+        let stream = ScriptedStream(idleWakeAfterMillis: 200)
+        try await ServerHarness.with(behind: nil, configure: {
+            $0.listen = .tcp(host: "127.0.0.1", port: 0)
+            $0.keptConnectionIdleTimeout = .seconds(600)
+        }, handler: Self.parkingHandler { path in
+            guard path == "/v1/runs/a/events" else {
+                let next = ScriptedStream()
+                next.push("data: next\n\n", end: .terminalSent)
+                return next
+            }
+            return stream
+        }) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port)
+            defer { client.close() }
+            try client.startRequest(uri: "/v1/runs/a/events", keepConnection: true)
+            // Stepped once on the loop: its next deadline (200 ms on) is in the loop's timers.
+            #expect(await pollUntil(timeout: .seconds(10)) { stream.steps.load(ordering: .relaxed) >= 1 })
+            stream.push("data: last\n\n", end: .terminalSent)
+            let (stdout, types) = try client.readResponse()
+            #expect(stdout.hasSuffix("data: last\n\n"), "\(stdout)")
+            #expect(types.suffix(2) == [6, 3])
+            #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.keptConnections == 1 })
+            // Well past the ended stream's deadline, far from the kept connection's idle timeout.
+            try await Task.sleep(for: .seconds(1))
+            #expect(harness.server.statistics.keptConnections == 1, "the kept connection was closed at the old stream's deadline")
+            let response = try client.request(uri: "/v1/runs/next", body: [], keepConnection: true)
+            #expect(response.hasSuffix("data: next\n\n"), "\(response)")
+            #expect(harness.server.statistics.connectionsAccepted == 1)
+        }
+    }
+
     @Test func aClientHangUpEndsAnIdleParkedStream() async throws {
         let stream = ScriptedStream()
         try await ServerHarness.with(behind: .nginx, handler: Self.parkingHandler { _ in stream }) { harness in
@@ -150,12 +186,18 @@ import SystemSupport
 final class ScriptedStream: ParkableStream, @unchecked Sendable {
     private let state = LockedValue<(queued: [UInt8], end: StreamOutcome?, waker: (@Sendable () -> Void)?)>(([], nil, nil))
     private let firehose: Bool
+    /// What a step asks for when it has nothing more to do (a heartbeat deadline, for a real stream).
+    private let idleWakeAfterMillis: Int64
     let finished = Atomic<Bool>(false)
+    let steps = Atomic<Int>(0)
     let parkRefused = Atomic<Bool>(false)
     let produced = Atomic<Int>(0)
     let sawZeroReadLimit = Atomic<Bool>(false)
 
-    init(firehose: Bool = false) { self.firehose = firehose }
+    init(firehose: Bool = false, idleWakeAfterMillis: Int64 = 60_000) {
+        self.firehose = firehose
+        self.idleWakeAfterMillis = idleWakeAfterMillis
+    }
 
     func push(_ text: String, end: StreamOutcome? = nil) {
         let waker = state.withLock { state -> (@Sendable () -> Void)? in
@@ -169,6 +211,7 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
     func setWaker(_ wake: @escaping @Sendable () -> Void) { state.withLock { $0.waker = wake } }
 
     func step(readLimit: Int) throws -> StreamStep {
+        steps.add(1, ordering: .relaxed)
         if readLimit == 0 { sawZeroReadLimit.store(true, ordering: .relaxed) }
         if firehose {
             let output = [UInt8](repeating: UInt8(ascii: "x"), count: readLimit)
@@ -176,7 +219,7 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
             return StreamStep(output: output, wakeAfterMillis: readLimit > 0 ? 0 : 60_000)
         }
         return state.withLock { state in
-            let step = StreamStep(output: state.queued, outcome: state.end, wakeAfterMillis: 60_000)
+            let step = StreamStep(output: state.queued, outcome: state.end, wakeAfterMillis: idleWakeAfterMillis)
             state.queued = []
             return step
         }

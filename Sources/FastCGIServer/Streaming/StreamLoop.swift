@@ -501,6 +501,9 @@ final class StreamLoop: @unchecked Sendable {
         }
         connection.phase = .kept
         idleKeptConnections.add(1, ordering: .relaxed)
+        // The stream's own deadline (its next heartbeat) may still be in the heap, earlier than the idle
+        // timeout: forget it, so it is recognised as stale and the idle timeout alone decides.
+        connection.scheduled = .max
         let (seconds, attoseconds) = settings.keptConnectionIdleTimeout.components
         schedule(connection, at: Self.nowMillis() + seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
