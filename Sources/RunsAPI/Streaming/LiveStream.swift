@@ -230,7 +230,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         // Shared frames hold for every stream that sends each line of the chunk (none resumed beyond it).
         let key = SharedFrames.Key(path: path, incarnation: incarnation, format: format, offset: offset, count: bytes.count)
         let sendsEveryLine = state.lastSeq >= resumeAfter
-        if sendsEveryLine, let shared = context.frames.lookup(key) {
+        if sendsEveryLine, let shared = context.frames.lookup(key, source: bytes, state: state) {
             if buffer.isEmpty { buffer = shared.frames } else { buffer.append(contentsOf: shared.frames) }
             bufferedFrames += shared.frameCount
             state = shared.state
@@ -238,6 +238,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         }
         let start = buffer.count
         let framesBefore = bufferedFrames
+        let stateBefore = state
         var terminal = false
         try bytes.withUnsafeBytes { raw in
             try JournalReader.forEachLine(in: raw, offset: offset, path: path) { line in
@@ -249,7 +250,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         // shared: the next stream at this offset then ends up where this one is.
         if sendsEveryLine && state.byteCount == offset + Int64(bytes.count) {
             context.frames.store(key, SharedFrames.Entry(
-                frames: Array(buffer[start...]), frameCount: bufferedFrames - framesBefore, state: state, terminal: terminal))
+                source: bytes, stateBefore: stateBefore, frames: Array(buffer[start...]), frameCount: bufferedFrames - framesBefore, state: state, terminal: terminal))
         }
         return terminal
     }

@@ -6,6 +6,12 @@ import SystemSupport
 /// at the same offset takes the same bytes (the same array storage, so a transport writes one buffer to
 /// every subscriber). Keyed by journal, incarnation and format, holding only the latest chunk: the streams of
 /// a run read a new chunk one after another, so the latest one is the one they ask for.
+///
+/// A key alone does not prove the frames are this stream's: a run deleted and created again under its id
+/// within the same millisecond has the same path and incarnation, and its lines can sit at the same offsets
+/// with the same lengths. So an entry keeps the chunk it was made from and the stream state it was made in,
+/// and is given only to a stream that read the same bytes in the same state (a compare, far cheaper than
+/// framing).
 public final class SharedFrames: Sendable {
     struct Key: Hashable {
         let path: String
@@ -24,6 +30,9 @@ public final class SharedFrames: Sendable {
     }
 
     struct Entry {
+        /// The journal bytes the frames were made from, and what the stream knew of the run before them.
+        let source: [UInt8]
+        let stateBefore: RunSummary
         let frames: [UInt8]
         let frameCount: Int
         /// What a stream knows of the run after these frames.
@@ -39,11 +48,15 @@ public final class SharedFrames: Sendable {
 
     public init() {}
 
-    func lookup(_ key: Key) -> Entry? {
-        latest.withLock { latest in
+    /// The frames made from `source` by a stream that knew `state` of the run, if they are the latest.
+    func lookup(_ key: Key, source: [UInt8], state: RunSummary) -> Entry? {
+        let found = latest.withLock { latest -> Entry? in
             guard let found = latest[key.journal], found.offset == key.offset, found.count == key.count else { return nil }
             return found.entry
         }
+        // Compared outside the lock: the entry is immutable.
+        guard let found, found.stateBefore == state, found.source == source else { return nil }
+        return found
     }
 
     func store(_ key: Key, _ entry: Entry) {
