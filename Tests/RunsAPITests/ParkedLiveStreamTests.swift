@@ -102,6 +102,24 @@ struct ParkedLiveStreamTests {
         new.finish()
     }
 
+    @Test("a chunk's frames are kept only while another stream of its journal could ask for them")
+    func sharedFramesGoWithTheStreamsThatCouldUseThem() throws {
+        let api = try APIHarness()
+        let id = try api.createRun("r1")
+        let (_, first) = try park(api, "r1")
+        try api.append(id, "log")
+        _ = try first.step(readLimit: 65536)
+        #expect(api.context.frames.keptChunks == 0, "frames kept for a journal that has one stream")
+        let (_, second) = try park(api, "r1")
+        try api.append(id, "log")
+        let outputs = try [first, second].map { try $0.step(readLimit: 65536).output }
+        #expect(outputs[0] == outputs[1] && !outputs[0].isEmpty)
+        #expect(api.context.frames.keptChunks == 1)
+        first.finish()
+        second.finish()
+        #expect(api.context.frames.keptChunks == 0, "frames kept for a journal nobody follows any more")
+    }
+
     @Test("a parked stream's watchdog append runs off the stepping thread, and its event then arrives like any other")
     func lifecycleAppendRunsElsewhere() async throws {
         let api = try APIHarness { $0.idleTimeoutSeconds = 30 }

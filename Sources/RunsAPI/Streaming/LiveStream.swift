@@ -40,6 +40,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     /// (new lines), the transport (hang-up) and shutdown.
     private let waker = LockedValue<(@Sendable () -> Void)?>(nil)
     private var shutdownKey: ObjectIdentifier { ObjectIdentifier(self) }
+    private var framesJournal: SharedFrames.JournalKey { SharedFrames.JournalKey(path: path, incarnation: incarnation, format: format) }
 
     init(
         context: RunsContext, runID: RunID, path: String, summary: RunSummary, resumeAfter: Int64,
@@ -60,6 +61,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     func start(from offset: Int64, wake: @escaping @Sendable () -> Void) throws {
         waker.withLock { $0 = wake }
         follow = try context.follower.follow(path: path, from: offset) { [weak self] in self?.wake() }
+        context.frames.follow(framesJournal)
         context.shutdown.register(key: shutdownKey) { [weak self] in self?.wake() }
     }
 
@@ -81,7 +83,10 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     /// Stops following and forgets the waker; idempotent. Called by the driver when the stream is over,
     /// however it ended.
     public func finish() {
-        follow?.cancel()
+        if let follow {
+            follow.cancel()
+            context.frames.unfollow(framesJournal)
+        }
         follow = nil
         waker.withLock { $0 = nil }
         context.shutdown.unregister(key: shutdownKey)
@@ -248,7 +253,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         }
         // Only a chunk framed whole, by a stream whose view of the run ends exactly where the chunk does, is
         // shared: the next stream at this offset then ends up where this one is.
-        if sendsEveryLine && state.byteCount == offset + Int64(bytes.count) {
+        if sendsEveryLine && state.byteCount == offset + Int64(bytes.count) && context.frames.isShared(key.journal) {
             context.frames.store(key, SharedFrames.Entry(
                 source: bytes, stateBefore: stateBefore, frames: Array(buffer[start...]), frameCount: bufferedFrames - framesBefore, state: state, terminal: terminal))
         }
