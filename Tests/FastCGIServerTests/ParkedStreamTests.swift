@@ -109,6 +109,38 @@ import SystemSupport
         }
     }
 
+    /// A stream that ends while its client is far behind: the end waits behind the backlog, and once the
+    /// client has read everything the kept connection carries the next request.
+    @Test func aStreamEndingWithAFullBacklogStillEndsWholeAndKeepsItsConnection() async throws {
+        let stream = ScriptedStream()
+        try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
+                                     handler: Self.parkingHandler { path in
+            guard path == "/v1/runs/a/events" else {
+                let next = ScriptedStream()
+                next.push("data: next\n\n", end: .terminalSent)
+                return next
+            }
+            return stream
+        }) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port, timeout: .seconds(30))
+            defer { client.close() }
+            try client.startRequest(uri: "/v1/runs/a/events", keepConnection: true)
+            #expect(await pollUntil(timeout: .seconds(10)) { stream.steps.load(ordering: .relaxed) >= 1 })
+            // 8 MiB the client does not read yet (more than socket buffers and backlog hold), then the end.
+            let line = "data: " + String(repeating: "y", count: 1000) + "\n\n"
+            for _ in 0..<(8 << 20) / line.utf8.count { stream.push(line) }
+            stream.push("data: last\n\n", end: .terminalSent)
+            try await Task.sleep(for: .milliseconds(300))
+            let (stdout, types) = try client.readResponse()
+            #expect(stdout.hasSuffix(line + "data: last\n\n"))
+            #expect(types.suffix(2) == [6, 3])
+            let response = try client.request(uri: "/v1/runs/next", body: [], keepConnection: true)
+            #expect(response.hasSuffix("data: next\n\n"), "\(response)")
+            #expect(harness.server.statistics.connectionsAccepted == 1)
+        }
+    }
+
     @Test func aClientHangUpEndsAnIdleParkedStream() async throws {
         let stream = ScriptedStream()
         try await ServerHarness.with(behind: .nginx, handler: Self.parkingHandler { _ in stream }) { harness in
@@ -159,6 +191,34 @@ import SystemSupport
         #expect(await client.ended(within: .seconds(10)))
         #expect(await pollUntil(timeout: .seconds(5)) { stream.finished.load(ordering: .relaxed) })
         await harness.stop()
+    }
+
+    /// A stop with many streams parked: each gets the end of its response (empty STDOUT, END_REQUEST), none
+    /// is cut off, and the loop exits.
+    @Test func aStopEndsAThousandParkedStreamsEachWithTheEndOfItsResponse() async throws {
+        let streams = LockedValue<[ScriptedStream]>([])
+        let harness = try ServerHarness(behind: nil, configure: { $0.maxStreams = 2000 }, handler: Self.parkingHandler { _ in
+            let stream = ScriptedStream()
+            streams.withLock { $0.append(stream) }
+            return stream
+        })
+        var clients: [RawFastCGIClient] = []
+        defer { clients.forEach { $0.close() } }
+        for index in 0..<1000 {
+            let client = try RawFastCGIClient(unixPath: harness.socketPath, timeout: .seconds(60))
+            try client.startRequest(uri: "/v1/runs/r\(index)/events", keepConnection: true)
+            clients.append(client)
+        }
+        #expect(await pollUntil(timeout: .seconds(60)) { harness.server.statistics.parkedStreams == 1000 })
+        harness.server.stop()
+        var ended = 0
+        for client in clients {
+            if let (stdout, types) = try? client.readResponse(), stdout.hasSuffix(": open\n\n"), types.suffix(2) == [6, 3] { ended += 1 }
+        }
+        #expect(ended == 1000)
+        #expect(streams.withLock { $0.allSatisfy(\.isFinished) })
+        await harness.stop()
+        #expect(harness.server.statistics.parkedStreams == 0)
     }
 
     @Test func aThousandParkedStreamsHoldNoWorker() async throws {
