@@ -73,6 +73,74 @@ import SystemSupport
         }
     }
 
+    /// A stream that ended on a kept connection leaves a deadline behind (its next heartbeat); the kept
+    /// connection's idle timeout replaces it: the connection is not closed when the stale heartbeat comes up,
+    /// but carries the web server's next request.
+    @Test func aKeptConnectionOutlivesTheHeartbeatDeadlineOfTheStreamThatEndedOnIt() async throws {
+        let stream = ScriptedStream(idleWakeAfterMillis: 200)
+        try await ServerHarness.with(behind: nil, configure: {
+            $0.listen = .tcp(host: "127.0.0.1", port: 0)
+            $0.keptConnectionIdleTimeout = .seconds(600)
+        }, handler: Self.parkingHandler { path in
+            guard path == "/v1/runs/a/events" else {
+                let next = ScriptedStream()
+                next.push("data: next\n\n", end: .terminalSent)
+                return next
+            }
+            return stream
+        }) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port)
+            defer { client.close() }
+            try client.startRequest(uri: "/v1/runs/a/events", keepConnection: true)
+            // Stepped once on the loop: its next deadline (200 ms on) is in the loop's timers.
+            #expect(await pollUntil(timeout: .seconds(10)) { stream.steps.load(ordering: .relaxed) >= 1 })
+            stream.push("data: last\n\n", end: .terminalSent)
+            let (stdout, types) = try client.readResponse()
+            #expect(stdout.hasSuffix("data: last\n\n"), "\(stdout)")
+            #expect(types.suffix(2) == [6, 3])
+            #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.keptConnections == 1 })
+            // Well past the ended stream's deadline, far from the kept connection's idle timeout.
+            try await Task.sleep(for: .seconds(1))
+            #expect(harness.server.statistics.keptConnections == 1, "the kept connection was closed at the old stream's deadline")
+            let response = try client.request(uri: "/v1/runs/next", body: [], keepConnection: true)
+            #expect(response.hasSuffix("data: next\n\n"), "\(response)")
+            #expect(harness.server.statistics.connectionsAccepted == 1)
+        }
+    }
+
+    /// A stream that ends while its client is far behind: the end waits behind the backlog, and once the
+    /// client has read everything the kept connection carries the next request.
+    @Test func aStreamEndingWithAFullBacklogStillEndsWholeAndKeepsItsConnection() async throws {
+        let stream = ScriptedStream()
+        try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
+                                     handler: Self.parkingHandler { path in
+            guard path == "/v1/runs/a/events" else {
+                let next = ScriptedStream()
+                next.push("data: next\n\n", end: .terminalSent)
+                return next
+            }
+            return stream
+        }) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port, timeout: .seconds(30))
+            defer { client.close() }
+            try client.startRequest(uri: "/v1/runs/a/events", keepConnection: true)
+            #expect(await pollUntil(timeout: .seconds(10)) { stream.steps.load(ordering: .relaxed) >= 1 })
+            // 8 MiB the client does not read yet (more than socket buffers and backlog hold), then the end.
+            let line = "data: " + String(repeating: "y", count: 1000) + "\n\n"
+            for _ in 0..<(8 << 20) / line.utf8.count { stream.push(line) }
+            stream.push("data: last\n\n", end: .terminalSent)
+            try await Task.sleep(for: .milliseconds(300))
+            let (stdout, types) = try client.readResponse()
+            #expect(stdout.hasSuffix(line + "data: last\n\n"))
+            #expect(types.suffix(2) == [6, 3])
+            let response = try client.request(uri: "/v1/runs/next", body: [], keepConnection: true)
+            #expect(response.hasSuffix("data: next\n\n"), "\(response)")
+            #expect(harness.server.statistics.connectionsAccepted == 1)
+        }
+    }
+
     @Test func aClientHangUpEndsAnIdleParkedStream() async throws {
         let stream = ScriptedStream()
         try await ServerHarness.with(behind: .nginx, handler: Self.parkingHandler { _ in stream }) { harness in
@@ -125,6 +193,34 @@ import SystemSupport
         await harness.stop()
     }
 
+    /// A stop with many streams parked: each gets the end of its response (empty STDOUT, END_REQUEST), none
+    /// is cut off, and the loop exits.
+    @Test func aStopEndsAThousandParkedStreamsEachWithTheEndOfItsResponse() async throws {
+        let streams = LockedValue<[ScriptedStream]>([])
+        let harness = try ServerHarness(behind: nil, configure: { $0.maxStreams = 2000 }, handler: Self.parkingHandler { _ in
+            let stream = ScriptedStream()
+            streams.withLock { $0.append(stream) }
+            return stream
+        })
+        var clients: [RawFastCGIClient] = []
+        defer { clients.forEach { $0.close() } }
+        for index in 0..<1000 {
+            let client = try RawFastCGIClient(unixPath: harness.socketPath, timeout: .seconds(60))
+            try client.startRequest(uri: "/v1/runs/r\(index)/events", keepConnection: true)
+            clients.append(client)
+        }
+        #expect(await pollUntil(timeout: .seconds(60)) { harness.server.statistics.parkedStreams == 1000 })
+        harness.server.stop()
+        var ended = 0
+        for client in clients {
+            if let (stdout, types) = try? client.readResponse(), stdout.hasSuffix(": open\n\n"), types.suffix(2) == [6, 3] { ended += 1 }
+        }
+        #expect(ended == 1000)
+        #expect(streams.withLock { $0.allSatisfy(\.isFinished) })
+        await harness.stop()
+        #expect(harness.server.statistics.parkedStreams == 0)
+    }
+
     @Test func aThousandParkedStreamsHoldNoWorker() async throws {
         try await ServerHarness.with(behind: nil, configure: { $0.maxStreams = 2000 },
                                      handler: Self.parkingHandler { _ in ScriptedStream() }) { harness in
@@ -151,12 +247,18 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
     private let state = LockedValue<(queued: [UInt8], end: StreamOutcome?)>(([], nil))
     private let waker = LockedCallback()
     private let firehose: Bool
+    /// What a step asks for when it has nothing more to do (a heartbeat deadline, for a real stream).
+    private let idleWakeAfterMillis: Int64
     let finished = Atomic<Bool>(false)
+    let steps = Atomic<Int>(0)
     let parkRefused = Atomic<Bool>(false)
     let produced = Atomic<Int>(0)
     let sawZeroReadLimit = Atomic<Bool>(false)
 
-    init(firehose: Bool = false) { self.firehose = firehose }
+    init(firehose: Bool = false, idleWakeAfterMillis: Int64 = 60_000) {
+        self.firehose = firehose
+        self.idleWakeAfterMillis = idleWakeAfterMillis
+    }
 
     func push(_ text: String, end: StreamOutcome? = nil) {
         state.withLock { state in
@@ -169,6 +271,7 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
     func setWaker(_ wake: @escaping @Sendable () -> Void) { waker.set(wake) }
 
     func step(readLimit: Int) throws -> StreamStep {
+        steps.add(1, ordering: .relaxed)
         if readLimit == 0 { sawZeroReadLimit.store(true, ordering: .relaxed) }
         if firehose {
             let output = [UInt8](repeating: UInt8(ascii: "x"), count: readLimit)
@@ -176,7 +279,7 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
             return StreamStep(output: output, wakeAfterMillis: readLimit > 0 ? 0 : 60_000)
         }
         return state.withLock { state in
-            let step = StreamStep(output: state.queued, outcome: state.end, wakeAfterMillis: 60_000)
+            let step = StreamStep(output: state.queued, outcome: state.end, wakeAfterMillis: idleWakeAfterMillis)
             state.queued = []
             return step
         }

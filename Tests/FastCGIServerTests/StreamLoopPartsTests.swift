@@ -43,4 +43,26 @@ import Testing
         let end = FastCGIRecords.endOfResponse(requestID: 7)
         #expect(end == [1, 6, 0, 7, 0, 0, 0, 0, 1, 3, 0, 7, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     }
+
+    /// A client that stays a little behind for good (it reads, but new bytes come before it has everything):
+    /// the backlog never empties. What it holds must follow what is pending, not everything ever sent.
+    @Test func aBacklogThatNeverEmptiesHoldsAboutWhatIsPendingNotEverythingSent() {
+        var backlog = SendBacklog()
+        let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+        for _ in 0..<4 { backlog.append(chunk) }
+        for round in 0..<200 {
+            backlog.sent(chunk.count)
+            backlog.append(chunk)
+            #expect(backlog.pending == 4 * chunk.count)
+            #expect(backlog.heldBytes <= 2 * backlog.pending + chunk.count, "round \(round): \(backlog.heldBytes) bytes held")
+            if backlog.heldBytes > 2 * backlog.pending + chunk.count { break }
+        }
+        // What is pending is still the bytes in order, whatever was dropped before them.
+        backlog.sent(backlog.pending - 3)
+        backlog.append([1, 2, 3])
+        #expect(backlog.withPendingBytes { Array($0) } == [0x61, 0x61, 0x61, 1, 2, 3])
+        backlog.sent(6)
+        backlog.releaseDelivered()
+        #expect(backlog.heldBytes == 0 && backlog.pending == 0)
+    }
 }

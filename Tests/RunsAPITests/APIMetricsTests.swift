@@ -78,6 +78,27 @@ struct APIMetricsTests {
         #expect(metrics.counterTotal(label: "runjournal_heartbeats_sent_total") == 3)  // at 4, 8 and 12 s
     }
 
+    @Test("a stream parked on the transport's loop is an open stream until the transport finishes it")
+    func parkedStreamCountsAsOpenUntilFinished() throws {
+        let metrics = TestMetrics()
+        let api = try harness(metrics)
+        let id = try api.createRun("r1")
+        guard case .stream(let body) = api.events("r1").body else {
+            Issue.record("not a stream")
+            return
+        }
+        let writer = ParkingWriter()
+        try body(writer)
+        let stream = try #require(writer.parked)
+        // The body returned (its worker is free), the stream goes on.
+        #expect(try metrics.expectMeter("runjournal_streams_open").values == [1])
+        try api.append(id, "run.completed")
+        #expect(try stream.step(readLimit: 65536).outcome == .terminalSent)
+        stream.finish()
+        stream.finish()  // idempotent, and counted once
+        #expect(try metrics.expectMeter("runjournal_streams_open").values == [1, 0])
+    }
+
     @Test("the watchdog and the stop grace are counted when they append, once each")
     func lifecycleRulesAreCounted() throws {
         let metrics = TestMetrics()

@@ -96,6 +96,42 @@ struct ParkedLiveStreamTests {
         stream.finish()
     }
 
+    @Test("a run deleted and created again under its id (same incarnation, same offsets) never gets the old run's frames")
+    func recreatedRunGetsItsOwnFrames() throws {
+        let api = try APIHarness()
+        var id = try api.createRun("r1")
+        let (_, old) = try park(api, "r1")
+        try api.append(id, "log", #"{"n":1}"#)
+        #expect(String(decoding: try old.step(readLimit: 65536).output, as: UTF8.self).contains(#""n":1"#))
+        old.finish()
+        // At the same (virtual) millisecond: the same incarnation; the same line lengths: the same offsets.
+        _ = try api.store.deleteIf(id) { _ in true }
+        id = try api.createRun("r1")
+        let (_, new) = try park(api, "r1")
+        try api.append(id, "log", #"{"n":2}"#)
+        let output = String(decoding: try new.step(readLimit: 65536).output, as: UTF8.self)
+        #expect(output.contains(#""n":2"#) && !output.contains(#""n":1"#), "\(output)")
+        new.finish()
+    }
+
+    @Test("a chunk's frames are kept only while another stream of its journal could ask for them")
+    func sharedFramesGoWithTheStreamsThatCouldUseThem() throws {
+        let api = try APIHarness()
+        let id = try api.createRun("r1")
+        let (_, first) = try park(api, "r1")
+        try api.append(id, "log")
+        _ = try first.step(readLimit: 65536)
+        #expect(api.context.frames.keptChunks == 0, "frames kept for a journal that has one stream")
+        let (_, second) = try park(api, "r1")
+        try api.append(id, "log")
+        let outputs = try [first, second].map { try $0.step(readLimit: 65536).output }
+        #expect(outputs[0] == outputs[1] && !outputs[0].isEmpty)
+        #expect(api.context.frames.keptChunks == 1)
+        first.finish()
+        second.finish()
+        #expect(api.context.frames.keptChunks == 0, "frames kept for a journal nobody follows any more")
+    }
+
     @Test("a parked stream's watchdog append runs off the stepping thread, and its event then arrives like any other")
     func lifecycleAppendRunsElsewhere() async throws {
         let api = try APIHarness { $0.idleTimeoutSeconds = 30 }

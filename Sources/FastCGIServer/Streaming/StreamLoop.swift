@@ -86,8 +86,7 @@ final class StreamLoop: @unchecked Sendable {
         var keepConnection: Bool
         var stream: (any ParkableStream)?
         var onEnd: (@Sendable (Bool) -> Void)?
-        var backlog: [UInt8] = []
-        var backlogStart = 0
+        var backlog = SendBacklog()
         var phase = Phase.streaming
         /// The earliest deadline this connection has in the timer heap (.max: none).
         var scheduled = Int64.max
@@ -106,7 +105,7 @@ final class StreamLoop: @unchecked Sendable {
             onEnd = adoption.onEnd
         }
 
-        var pending: Int { backlog.count - backlogStart }
+        var pending: Int { backlog.pending }
     }
 
     init(settings: Settings, logger: Logger, dispatchKeptConnection: @escaping @Sendable (Int32) -> Void) throws(FastCGIServerError) {
@@ -443,21 +442,17 @@ final class StreamLoop: @unchecked Sendable {
     }
 
     private func append(_ bytes: [UInt8], to connection: Connection) {
-        if connection.backlogStart > 0 && connection.backlogStart == connection.backlog.count {
-            connection.backlog.removeAll(keepingCapacity: false)
-            connection.backlogStart = 0
-        }
-        connection.backlog.append(contentsOf: bytes)
+        connection.backlog.append(bytes)
     }
 
     private func flushBacklog(_ connection: Connection) {
         guard !connection.closed else { return }
         while connection.pending > 0 {
-            let written = connection.backlog.withUnsafeBytes { raw in
-                Glibc.write(connection.fd, raw.baseAddress! + connection.backlogStart, connection.pending)
+            let written = connection.backlog.withPendingBytes { pending in
+                Glibc.write(connection.fd, pending.baseAddress!, pending.count)
             }
             if written > 0 {
-                connection.backlogStart += written
+                connection.backlog.sent(written)
                 continue
             }
             if written < 0 && errno == EINTR { continue }
@@ -468,9 +463,7 @@ final class StreamLoop: @unchecked Sendable {
             hungUp(connection)
             return
         }
-        // Everything delivered: give the buffer back (an idle stream holds no backlog memory).
-        connection.backlog = []
-        connection.backlogStart = 0
+        connection.backlog.releaseDelivered()
         watchWrites(connection, false)
         switch connection.phase {
         case .ending:
@@ -501,6 +494,9 @@ final class StreamLoop: @unchecked Sendable {
         }
         connection.phase = .kept
         idleKeptConnections.add(1, ordering: .relaxed)
+        // The stream's own deadline (its next heartbeat) may still be in the heap, earlier than the idle
+        // timeout: forget it, so it is recognised as stale and the idle timeout alone decides.
+        connection.scheduled = .max
         let (seconds, attoseconds) = settings.keptConnectionIdleTimeout.components
         schedule(connection, at: Self.nowMillis() + seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }

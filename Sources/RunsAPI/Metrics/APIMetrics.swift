@@ -8,7 +8,8 @@ import RunJournal
 /// from the factory current at its creation, so a request costs an atomic add, and a stream one add per
 /// flush rather than per frame.
 public final class APIMetrics: Sendable {
-    /// Event streams running now (their body is being produced; a stream the transport refused never counts).
+    /// Event streams running now (from their body's start until they end, parked on the transport's loop or
+    /// not; a stream the transport refused never counts).
     let streamsOpen: Meter
     /// `event:` frames written to streams (replay and live), counted at each flush.
     let sseFramesSent: Counter
@@ -52,7 +53,8 @@ public final class APIMetrics: Sendable {
     }
 
     /// Counts `response` under `route`. A stream is counted when its body starts (the transport may still
-    /// refuse it at its stream cap, and then it never runs), and is an open stream until its body returns.
+    /// refuse it at its stream cap, and then it never runs), and is an open stream until its body returns or,
+    /// when the transport parked it, until the transport finishes it.
     func counting(_ response: HTTPResponse, route: Route?) -> HTTPResponse {
         switch response.body {
         case .bytes:
@@ -63,9 +65,16 @@ public final class APIMetrics: Sendable {
             let status = response.status
             counted.body = .stream { [self] writer in
                 responses.increment(route: route, status: status)
-                streamsOpen.increment()
-                defer { streamsOpen.decrement() }
-                try produce(writer)
+                let open = OpenStreamCount(meter: streamsOpen)
+                guard let parking = writer as? any StreamParking else {
+                    defer { open.close() }
+                    try produce(writer)
+                    return
+                }
+                // A parked stream stays open after its body returns, until the transport finishes it.
+                let counting = CountingParkingWriter(parking, count: open)
+                defer { if !counting.parked { open.close() } }
+                try produce(counting)
             }
             return counted
         }

@@ -40,6 +40,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     /// (new lines), the transport (hang-up) and shutdown.
     private let waker = LockedCallback()
     private var shutdownKey: ObjectIdentifier { ObjectIdentifier(self) }
+    private var framesJournal: SharedFrames.JournalKey { SharedFrames.JournalKey(path: path, incarnation: incarnation, format: format) }
 
     init(
         context: RunsContext, runID: RunID, path: String, summary: RunSummary, resumeAfter: Int64,
@@ -60,6 +61,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     func start(from offset: Int64, wake: @escaping @Sendable () -> Void) throws {
         waker.set(wake)
         follow = try context.follower.follow(path: path, from: offset) { [weak self] in self?.wake() }
+        context.frames.follow(framesJournal)
         context.shutdown.register(key: shutdownKey) { [weak self] in self?.wake() }
     }
 
@@ -81,7 +83,10 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
     /// Stops following and forgets the waker; idempotent. Called by the driver when the stream is over,
     /// however it ended.
     public func finish() {
-        follow?.cancel()
+        if let follow {
+            follow.cancel()
+            context.frames.unfollow(framesJournal)
+        }
         follow = nil
         waker.set(nil)
         context.shutdown.unregister(key: shutdownKey)
@@ -230,7 +235,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         // Shared frames hold for every stream that sends each line of the chunk (none resumed beyond it).
         let key = SharedFrames.Key(path: path, incarnation: incarnation, format: format, offset: offset, count: bytes.count)
         let sendsEveryLine = state.lastSeq >= resumeAfter
-        if sendsEveryLine, let shared = context.frames.lookup(key) {
+        if sendsEveryLine, let shared = context.frames.lookup(key, source: bytes, state: state) {
             if buffer.isEmpty { buffer = shared.frames } else { buffer.append(contentsOf: shared.frames) }
             bufferedFrames += shared.frameCount
             state = shared.state
@@ -238,6 +243,7 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         }
         let start = buffer.count
         let framesBefore = bufferedFrames
+        let stateBefore = state
         var terminal = false
         try bytes.withUnsafeBytes { raw in
             try JournalReader.forEachLine(in: raw, offset: offset, path: path) { line in
@@ -247,9 +253,9 @@ public final class LiveStream: ParkableStream, @unchecked Sendable {
         }
         // Only a chunk framed whole, by a stream whose view of the run ends exactly where the chunk does, is
         // shared: the next stream at this offset then ends up where this one is.
-        if sendsEveryLine && state.byteCount == offset + Int64(bytes.count) {
+        if sendsEveryLine && state.byteCount == offset + Int64(bytes.count) && context.frames.isShared(key.journal) {
             context.frames.store(key, SharedFrames.Entry(
-                frames: Array(buffer[start...]), frameCount: bufferedFrames - framesBefore, state: state, terminal: terminal))
+                source: bytes, stateBefore: stateBefore, frames: Array(buffer[start...]), frameCount: bufferedFrames - framesBefore, state: state, terminal: terminal))
         }
         return terminal
     }
