@@ -78,6 +78,10 @@ final class StreamLoop: @unchecked Sendable {
     private var nextKey: UInt64 = 1  // 0 is the eventfd
     private var stopping = false
     private var again: [UInt64] = []
+    /// Which pass over the ready list this is (to step a stream woken several times once).
+    private var round: UInt64 = 0
+    /// Where bytes the web server sends during a response are read into and dropped.
+    private var scratch = [UInt8](repeating: 0, count: 4096)
 
     private final class Connection {
         let key: UInt64
@@ -93,6 +97,7 @@ final class StreamLoop: @unchecked Sendable {
         var watchingWrites = false
         /// Removed from the loop (closed or handed to a worker): nothing more is done with it.
         var closed = false
+        var steppedInRound: UInt64 = 0
 
         enum Phase { case streaming, ending, kept }
 
@@ -157,15 +162,14 @@ final class StreamLoop: @unchecked Sendable {
 
     /// Takes a stream over (any thread). False once the loop is stopping: the caller keeps the stream.
     func adopt(_ adoption: Adoption) -> Bool {
+        // Counted before the loop can see it (and finish it), so the count never dips below zero.
+        parkedStreams.add(1, ordering: .relaxed)
         let accepted = inbox.withLock { inbox -> Bool in
             guard !inbox.stopping else { return false }
             inbox.adopted.append(adoption)
             return true
         }
-        if accepted {
-            parkedStreams.add(1, ordering: .relaxed)
-            signal()
-        }
+        if accepted { signal() } else { parkedStreams.subtract(1, ordering: .relaxed) }
         return accepted
     }
 
@@ -260,8 +264,12 @@ final class StreamLoop: @unchecked Sendable {
             return taken
         }
         for adoption in taken.adopted { attach(adoption) }
+        // A stream woken several times since the loop last looked is stepped once.
+        round &+= 1
         for key in taken.ready {
-            if let connection = connections[key] { step(connection) }
+            guard let connection = connections[key], connection.steppedInRound != round else { continue }
+            connection.steppedInRound = round
+            step(connection)
         }
         if taken.forced {
             for connection in Array(connections.values) { drop(connection, whole: false) }
@@ -334,7 +342,6 @@ final class StreamLoop: @unchecked Sendable {
             }
             // Nothing is expected from the web server during a response; a read of 0 is its hang-up, and
             // anything else (the rest of an unread request body) is dropped.
-            var scratch = [UInt8](repeating: 0, count: 4096)
             let read = scratch.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if read == 0 || (read < 0 && errno != EAGAIN && errno != EINTR) {
                 hungUp(connection)
@@ -518,6 +525,12 @@ final class StreamLoop: @unchecked Sendable {
 
     private func closeConnection(_ connection: Connection) {
         forget(connection)
+        // Unread input at close(2) makes the kernel reset the connection, which can destroy response bytes
+        // still on their way to the web server: read what has arrived first (a bounded amount).
+        for _ in 0..<16 {
+            let read = scratch.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if read <= 0 { break }
+        }
         _ = close(connection.fd)
     }
 
