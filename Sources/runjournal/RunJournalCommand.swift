@@ -23,6 +23,10 @@ struct RunJournalCommand: ParsableCommand {
     )
 
     static func main() {
+        // Every log line's timestamp goes through localtime(3), which with TZ unset stats /etc/localtime
+        // each time (a syscall per request in `serve`'s request log). ":/etc/localtime" is the same zone,
+        // read once.
+        if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 0) }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = ProcessLogLevel.current
