@@ -24,7 +24,7 @@
 # (raw JSON, CDF data, table and plots are kept there; otherwise in the temp directory, removed at exit),
 # PLOTS_DIR (where the two PNGs go; default RESULTS_DIR), CONFIGS (default "always never poll nchan"),
 # PHASES (default "latency resume fanout idle"), IDLE_STEPS (default 1000,5000,10000,19000), IDLE_CPU_S (60),
-# IDLE_CPU_STREAMS (1000), FANOUT_SUBS (1000), FANOUT_EVENTS (10000), FANOUT_RATE (1000), LAT_EVENTS (2000),
+# IDLE_CPU_STREAMS (1000), IDLE_SETTLE_S (5: seconds between opening a step and measuring it), FANOUT_SUBS (1000), FANOUT_EVENTS (10000), FANOUT_RATE (1000), LAT_EVENTS (2000),
 # NGINX_WORKERS (2), SKIP_INSTALL=1, KEEP_RUNTIME=1.
 #
 # Descriptors: without CAP_SYS_RESOURCE every process is held to the hard limit (20,000 here). A RunJournal
@@ -39,6 +39,7 @@ source "$REPO/bench/http/lib.sh"
 CONFIGS=${CONFIGS:-always never poll nchan}
 IDLE_STEPS=${IDLE_STEPS:-1000,5000,10000,19000}
 IDLE_CPU_S=${IDLE_CPU_S:-60}
+IDLE_SETTLE_S=${IDLE_SETTLE_S:-5}
 IDLE_CPU_STREAMS=${IDLE_CPU_STREAMS:-1000}
 FANOUT_SUBS=${FANOUT_SUBS:-1000}
 FANOUT_EVENTS=${FANOUT_EVENTS:-10000}
@@ -193,7 +194,7 @@ phase_idle() {
     fi
     log "$1: idle streams in steps $IDLE_STEPS, CPU of $IDLE_CPU_STREAMS over $IDLE_CPU_S s"
     "$LOAD" idle --port "$PORT" --sub-fmt "$fmt" --channels 100 --steps "$IDLE_STEPS" --cpu-step "$IDLE_CPU_STREAMS" \
-        --cpu-s "$IDLE_CPU_S" --settle-s 5 --label "$1" "${SERVER_ARGS[@]}" >"$OUT/$1-idle.json"
+        --cpu-s "$IDLE_CPU_S" --settle-s "$IDLE_SETTLE_S" --label "$1" "${SERVER_ARGS[@]}" >"$OUT/$1-idle.json"
 }
 
 run_config() {

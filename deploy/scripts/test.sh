@@ -21,7 +21,7 @@ if [[ $# -gt 0 ]]; then
     exec swift test --skip-build "$@"
 fi
 
-targets=(SystemSupportTests RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests IntegrationTests)
+targets=(SystemSupportTests RunJournalTests JournalTailerTests RunsAPITests ServeConfigurationTests FastCGIServerTests IntegrationTests)
 failed=()
 for target in "${targets[@]}"; do
     echo "=== $target"
@@ -31,14 +31,15 @@ for target in "${targets[@]}"; do
     swift test --skip-build --filter "^${target}\." "${extra[@]}" || failed+=("$target")
 done
 # ThreadSanitizer over the targets whose code the compiler cannot check for data races: the store's and
-# the FastCGI server's state behind pthread locks (nonisolated(unsafe)), the tailer's shared followers.
+# the FastCGI server's state behind pthread locks (nonisolated(unsafe)) and its stream loop, the tailer's
+# shared followers and sync workers, the live streams' wakers and lifecycle thread.
 # It builds separately, into .build-tsan (what that costs: docs/sanitizers.md). The whole suite under
 # either sanitizer is deploy/scripts/sanitize.sh thread|address.
 if [[ ${RUNJOURNAL_SKIP_SANITIZER:-0} != 1 ]]; then
-    echo "=== ThreadSanitizer: SystemSupportTests RunJournalTests JournalTailerTests FastCGIServerTests"
+    echo "=== ThreadSanitizer: SystemSupportTests RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests"
     # The reader's seek sweep and the every-byte cuts are single-threaded and take minutes under TSan.
     RUNJOURNAL_SANITIZER_SKIP='ReaderTests|TruncationTests' \
-        deploy/scripts/sanitize.sh thread --targets SystemSupportTests RunJournalTests JournalTailerTests FastCGIServerTests \
+        deploy/scripts/sanitize.sh thread --targets SystemSupportTests RunJournalTests JournalTailerTests RunsAPITests FastCGIServerTests \
         || failed+=("ThreadSanitizer")
 fi
 
