@@ -24,6 +24,8 @@ public final class ConditionLock: @unchecked Sendable {
 
     public func lock() { pthread_mutex_lock(mutex) }
     public func unlock() { pthread_mutex_unlock(mutex) }
+    /// Takes the lock if it is free; never waits. False when another thread (or this one) holds it.
+    public func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
     public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()

@@ -141,6 +141,26 @@ import SystemSupport
         }
     }
 
+    /// The thread that wakes a parked stream while the loop sleeps steps it itself: its bytes are on the
+    /// connection when the wake-up returns, and the loop thread was not woken for it.
+    @Test func aWakeUpWhileTheLoopSleepsIsSteppedByTheWakingThread() async throws {
+        let stream = ScriptedStream()
+        try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
+                                     handler: Self.parkingHandler { _ in stream }) { harness in
+            let port = try #require(harness.server.boundPort)
+            let client = try RawFastCGIClient(port: port)
+            defer { client.close() }
+            try client.startRequest(uri: "/v1/runs/a/events", keepConnection: false)
+            #expect(await pollUntil(timeout: .seconds(5)) { harness.server.statistics.parkedStreams == 1 })
+            _ = client.drain(limit: 1 << 20, timeout: .seconds(1))  // the head and ": open"
+            try await Task.sleep(for: .milliseconds(200))  // the loop goes back to epoll_wait
+            let before = harness.server.statistics.streamStepsByWakers
+            stream.push("data: inline\n\n")
+            #expect(harness.server.statistics.streamStepsByWakers == before + 1)
+            #expect(client.drain(limit: 1 << 20, timeout: .seconds(5)) > 0)
+        }
+    }
+
     @Test func aClientHangUpEndsAnIdleParkedStream() async throws {
         let stream = ScriptedStream()
         try await ServerHarness.with(behind: .nginx, handler: Self.parkingHandler { _ in stream }) { harness in

@@ -194,7 +194,8 @@ public final class FastCGIServer: Sendable {
         return FastCGIServerStatistics(
             workerThreads: workers.threads, idleWorkers: workers.idle, activeRequests: workers.busy,
             keptConnections: workers.parked + streamLoop.keptConnectionCount, activeStreams: activeStreams.load(ordering: .relaxed),
-            parkedStreams: streamLoop.streamCount, watchedConnections: monitor.watchedCount, connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
+            parkedStreams: streamLoop.streamCount, streamStepsByWakers: streamLoop.stepsRunByWakers,
+            watchedConnections: monitor.watchedCount, connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
             requestsServed: requestsServed.load(ordering: .relaxed), stackHighWaterBytes: probe?.highWaterBytes)
     }
 }

@@ -13,6 +13,9 @@ public struct FastCGIServerStatistics: Sendable, Equatable {
     public var activeStreams: Int
     /// Streams whose live phase runs on the stream loop (counted in `activeStreams` too).
     public var parkedStreams: Int
+    /// Parked streams' steps run by the thread that woke them (the tailer, an appending worker) because the
+    /// loop thread was asleep: each saved the loop thread a wake-up.
+    public var streamStepsByWakers: Int = 0
     /// Stream connections the hang-up monitor watches (streams still on their worker).
     public var watchedConnections: Int
     /// Connections accepted since the server started (a kept connection is accepted once for many requests).

@@ -58,6 +58,7 @@ final class StreamLoop: @unchecked Sendable {
     private let inbox = LockedValue(Inbox())
     private let parkedStreams = Atomic<Int>(0)
     private let idleKeptConnections = Atomic<Int>(0)
+    private let stepsByWakers = Atomic<Int>(0)
     /// Guarded by `exitLock`; set when the loop thread has returned (or never started).
     private nonisolated(unsafe) var threadExited = false
     private let exitLock = ConditionLock()
@@ -72,7 +73,13 @@ final class StreamLoop: @unchecked Sendable {
         var forced = false
     }
 
-    // Loop thread only.
+    /// Held by whoever does the loop's work: the loop thread, except while it waits in epoll_wait, or a thread
+    /// that wakes a stream while the loop sleeps (`markReady` then steps the stream itself, which saves the
+    /// loop thread's wake-up, one hop between an append and its subscribers). Everything below is guarded by it.
+    private let work = ConditionLock()
+    /// When the loop thread's epoll_wait ends at the latest (monotonic ms; .max: no deadline); .min while it
+    /// is awake. A thread that steps a stream in its place wakes it if that stream now needs it sooner.
+    private var sleepingUntil = Int64.min
     private var connections: [UInt64: Connection] = [:]
     private var timers = TimerHeap()
     private var nextKey: UInt64 = 1  // 0 is the eventfd
@@ -145,6 +152,8 @@ final class StreamLoop: @unchecked Sendable {
     var streamCount: Int { parkedStreams.load(ordering: .relaxed) }
     /// Connections kept open after a parked stream ended, waiting for the web server's next request.
     var keptConnectionCount: Int { idleKeptConnections.load(ordering: .relaxed) }
+    /// Steps run by the thread that woke the stream, because the loop thread was asleep.
+    var stepsRunByWakers: Int { stepsByWakers.load(ordering: .relaxed) }
 
     func start() throws(FastCGIServerError) {
         let spawned = NativeThread.spawn(name: "fcgi-streams", stackSize: 512 * 1024) { [self] in
@@ -201,6 +210,19 @@ final class StreamLoop: @unchecked Sendable {
     }
 
     private func markReady(_ key: UInt64) {
+        // The loop thread is asleep: step the stream here instead of waking it (a failed try means the loop is
+        // working, or this very thread is inside a step; the ready list below covers both).
+        if work.tryLock() {
+            if sleepingUntil != .min, let connection = connections[key] {
+                stepsByWakers.add(1, ordering: .relaxed)
+                step(connection)
+                let mustWake = !again.isEmpty || (timers.nextDeadline ?? .max) < sleepingUntil
+                work.unlock()
+                if mustWake { signal() }
+                return
+            }
+            work.unlock()
+        }
         let mustSignal = inbox.withLock { inbox -> Bool in
             inbox.ready.append(key)
             guard !inbox.signalled else { return false }
@@ -224,16 +246,25 @@ final class StreamLoop: @unchecked Sendable {
 
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
+        work.lock()
+        defer { work.unlock() }
         while true {
             var timeout: Int32 = -1
+            sleepingUntil = .max
             if !again.isEmpty {
                 timeout = 0
+                sleepingUntil = Self.nowMillis()
             } else if let next = timers.nextDeadline {
                 timeout = Int32(clamping: max(0, next - Self.nowMillis() + 1))
+                sleepingUntil = next
             }
+            work.unlock()
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout) }
-            if count < 0 && errno != EINTR {
-                logger.error("epoll_wait failed in the stream loop; ending every stream", metadata: ["errno": "\(errno)"])
+            let waitError = errno
+            work.lock()
+            sleepingUntil = .min
+            if count < 0 && waitError != EINTR {
+                logger.error("epoll_wait failed in the stream loop; ending every stream", metadata: ["errno": "\(waitError)"])
                 closeEverything()
                 return
             }
