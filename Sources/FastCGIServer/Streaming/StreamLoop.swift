@@ -17,9 +17,11 @@ import Synchronization
 ///   on EPOLLOUT. The backlog is bounded: past `backlogLimit` the stream reads nothing new from its journal
 ///   (its tailer subscription falls behind and catches up from the file later), only heartbeats and
 ///   lifecycle frames are added.
-/// - **Waking.** A stream's waker (called by the tailer for new lines, and by shutdown) puts it on a ready
-///   list and writes the loop's eventfd only if the list was empty, so a burst of wake-ups (one append
-///   followed by a thousand subscribers) costs the loop one wake-up.
+/// - **Waking.** A stream's waker (called by the tailer for new lines, and by shutdown) steps the stream on
+///   the waking thread when the loop thread is asleep in epoll_wait (whoever does the loop's work holds
+///   `work`), which saves the loop thread's wake-up between an append and its subscribers. Otherwise it puts
+///   the stream on a ready list and writes the loop's eventfd only if the list was empty, so a burst of
+///   wake-ups while the loop works costs it one wake-up, and a stream woken several times is stepped once.
 /// - **Deadlines.** Heartbeats and lifecycle deadlines are entries in one `TimerHeap`, not a thread or a
 ///   timer per stream.
 /// - **Hang-ups.** EPOLLRDHUP/EPOLLHUP/EPOLLERR, or a read of 0: the stream ends and the connection is
