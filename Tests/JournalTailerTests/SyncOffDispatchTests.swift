@@ -144,3 +144,77 @@ struct SyncOffDispatchTests {
         #expect(failingFollower.text.isEmpty)
     }
 }
+
+/// The in-process writer's sync report (`journalGrew` with a durable end) and the tailer's own sync rounds.
+@Suite("Sync rounds and the writer's sync")
+struct WriterSyncReportTests {
+    private static func inode(_ path: String) throws -> UInt64 { try Sys.stat(path).inode }
+
+    @Test("lines queued for a sync round that the writer's sync covers are published at its report, never synced again")
+    func queuedLinesGoOutOnTheWritersReport() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let busy = (0..<4).map { dir.file("busy\($0).jsonl") }
+        let queued = dir.file("queued.jsonl"), barrier = dir.file("barrier.jsonl")
+        for path in busy + [queued, barrier] { try Disk.write(path, "") }
+        let gate = SyncGate()
+        defer { gate.open() }
+        let queuedSyncs = LockedValue(0)
+        let tailer = JournalTailer(logger: testLogger, faults: TailerFaults(beforeSync: { path in
+            if busy.contains(path) { gate.pass() }
+            if path == queued { queuedSyncs.withLock { $0 += 1 } }
+            return nil
+        }))
+        let busyFollowers = try busy.map { try Follower(tailer, $0, from: 0, sync: true) }
+        // Every sync worker (four per tailer) is held in a sync of its own journal.
+        for path in busy { try Disk.append(path, "x\n") }
+        try await eventually("all four sync workers to be busy") { gate.syncsEntered >= 4 }
+        let queuedFollower = try Follower(tailer, queued, from: 0, sync: true)
+        let barrierFollower = try Follower(tailer, barrier, from: 0)
+        try Disk.append(queued, "q1\n")
+        // The tailer's thread handles events in order: once the barrier's line is out, q1 has been read and
+        // queued for a round that no worker is free to run.
+        try Disk.append(barrier, "b1\n")
+        try await barrierFollower.waitFor("b1\n")
+        #expect(try queuedFollower.drain().isEmpty)
+
+        // The writer reports that its own sync covered q1: out at once, no worker, no second sync.
+        tailer.journalGrew(path: queued, inode: try Self.inode(queued), end: 3, durableEnd: 3)
+        try await queuedFollower.waitFor("q1\n")
+        #expect(gate.syncsEntered == 4)
+
+        gate.open()
+        for (follower, _) in zip(busyFollowers, busy) { try await follower.waitFor("x\n") }
+        // The queued round ran and found nothing left to sync.
+        try Disk.append(barrier, "b2\n")
+        try await barrierFollower.waitFor("b1\nb2\n")
+        #expect(queuedSyncs.withLock { $0 } == 0)
+    }
+
+    @Test("a writer's report never publishes lines ahead of earlier lines a sync round is syncing")
+    func aReportWaitsBehindARoundInFlight() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let held = dir.file("held.jsonl"), barrier = dir.file("barrier.jsonl")
+        for path in [held, barrier] { try Disk.write(path, "") }
+        let gate = SyncGate()
+        defer { gate.open() }
+        let tailer = JournalTailer(logger: testLogger, faults: TailerFaults(beforeSync: { path in
+            if path == held { gate.pass() }
+            return nil
+        }))
+        let heldFollower = try Follower(tailer, held, from: 0, sync: true)
+        let barrierFollower = try Follower(tailer, barrier, from: 0)
+        try Disk.append(held, "h1\n")
+        try await eventually("the round's sync to start") { gate.syncsEntered >= 1 }
+        try Disk.append(held, "h2\n")
+        try Disk.append(barrier, "b1\n")
+        try await barrierFollower.waitFor("b1\n")
+
+        // Both lines are durable by the writer's word, but h1 is in a round that has not published it yet.
+        tailer.journalGrew(path: held, inode: try Self.inode(held), end: 6, durableEnd: 6)
+        #expect(try heldFollower.drain().isEmpty)
+        gate.open()
+        try await heldFollower.waitFor("h1\nh2\n")
+    }
+}

@@ -54,6 +54,8 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         /// Queued for or in a sync round: newly read lines go to `unsynced` behind the ones being synced,
         /// never straight to the window, so lines are published in file order.
         var syncScheduled = false
+        /// A sync round has taken waiting lines and has not published them yet: lines behind them must wait.
+        var roundInFlight = false
         /// Bumped when unpublished lines are dropped (the file shrank below them, or the journal failed): a
         /// round whose sync was under way then publishes nothing.
         var unsyncedGeneration = 0
@@ -375,9 +377,23 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
         }
     }
 
-    /// The in-process writer synced everything before `end` (`JournalAppendObserver`).
+    /// The in-process writer synced everything before `end` (`JournalAppendObserver`). Lines that wait for a
+    /// sync round and that this covers are published now, instead of after a second sync: the tailer's thread
+    /// often reads a line between the writer's write(2) and the end of its sync. Not while a round holds
+    /// earlier lines (they are published first, in file order); the queued round then finds nothing to sync.
     func noteDurable(upTo end: Int64) {
-        state.withLock { $0.durableEnd = max($0.durableEnd, end) }
+        let wakes = state.withLock { state -> [@Sendable () -> Void] in
+            state.durableEnd = max(state.durableEnd, end)
+            guard state.syncScheduled, !state.roundInFlight, state.failure == nil, state.gone == nil,
+                  let last = state.unsynced.last, last.start + Int64(last.bytes.count) <= state.durableEnd else { return [] }
+            var wakes: [@Sendable () -> Void] = []
+            for line in state.unsynced { wakes += publish(line.bytes, at: line.start, in: &state) }
+            state.unsynced = []
+            state.unpublishedEnd = nil
+            return wakes
+        }
+        if !wakes.isEmpty { core.metrics.wakeups.increment(by: wakes.count) }
+        for wake in wakes { wake() }
     }
 
     // MARK: Sync rounds (on a sync worker)
@@ -410,7 +426,10 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
                 endRound(&state, &round)
                 return nil
             }
-            defer { state.unsynced = [] }
+            defer {
+                state.unsynced = []
+                state.roundInFlight = true
+            }
             let end = state.unsynced.last.map { $0.start + Int64($0.bytes.count) } ?? 0
             return (state.unsynced, state.unsyncedGeneration, end <= state.durableEnd)
         }
@@ -420,12 +439,16 @@ final class FollowedJournal: Sendable, InotifyTarget, PollTarget {
             if !taken.durable { try sync() }
         } catch {
             let failed = fail(TailerError(error, path: path))
-            state.withLock { $0.syncScheduled = false }
+            state.withLock {
+                $0.syncScheduled = false
+                $0.roundInFlight = false
+            }
             round.wakes = failed.wakes
             round.ended = failed.ended
             return round
         }
         state.withLock { state in
+            state.roundInFlight = false
             if state.unsyncedGeneration == taken.generation, state.failure == nil, state.gone == nil {
                 for line in taken.lines { round.wakes += publish(line.bytes, at: line.start, in: &state) }
             }
