@@ -14,9 +14,10 @@ import SystemSupport
 /// one descriptor per stream, no extra pipe or eventfd per stream) and calls the handlers registered
 /// through `ResponseBodyWriter.observeHangup`. The same handlers tell streams that the server is stopping.
 final class HangupMonitor: Sendable {
-    private let epollFD: Int32
-    /// Wakes the epoll thread for work that is not a socket event (stop, late registrations, shutdown).
-    private let wakeFD: Int32
+    /// The connections' epoll set, with the wake-up for work that is not a socket event (stop, late
+    /// registrations, shutdown).
+    private let epoll: WakeableEpoll
+    private var epollFD: Int32 { epoll.epollFD }
     private let logger: Logger
     private let state = LockedValue(State())
 
@@ -29,7 +30,7 @@ final class HangupMonitor: Sendable {
 
     private struct State {
         var registrations: [UInt64: Registration] = [:]
-        var nextKey: UInt64 = 1  // 0 is the wake descriptor
+        var nextKey: UInt64 = 1  // 0 is `WakeableEpoll.wakeKey`
         var nextHandlerID: UInt64 = 1
         var stopping = false
         var closed = false
@@ -39,28 +40,7 @@ final class HangupMonitor: Sendable {
 
     init(logger: Logger) throws(FastCGIServerError) {
         self.logger = logger
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollFD >= 0 else { throw FastCGIServerError(.threadCreationFailed, "epoll_create1 failed", errno: errno) }
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-        guard wakeFD >= 0 else {
-            let error = errno
-            _ = close(epollFD)
-            throw FastCGIServerError(.threadCreationFailed, "eventfd failed", errno: error)
-        }
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = 0
-        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0 else {
-            let error = errno
-            _ = close(epollFD)
-            _ = close(wakeFD)
-            throw FastCGIServerError(.threadCreationFailed, "epoll_ctl(eventfd) failed", errno: error)
-        }
-    }
-
-    deinit {
-        _ = close(epollFD)
-        _ = close(wakeFD)
+        epoll = try WakeableEpoll()
     }
 
     func start() throws(FastCGIServerError) {
@@ -144,8 +124,7 @@ final class HangupMonitor: Sendable {
     var watchedCount: Int { state.withLock { $0.registrations.count } }
 
     private func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, MemoryLayout<UInt64>.size)
+        epoll.wake()
     }
 
     private func loop() {
@@ -166,7 +145,7 @@ final class HangupMonitor: Sendable {
                 state.pending.removeAll()
                 for index in 0..<Int(count) {
                     let key = events[index].data.u64
-                    if key == 0 {
+                    if key == WakeableEpoll.wakeKey {
                         drainWake = true
                         continue
                     }
@@ -187,10 +166,7 @@ final class HangupMonitor: Sendable {
                 if state.closed { state.threadRunning = false }
                 return (handlers, state.closed)
             }
-            if drainWake {
-                var value: UInt64 = 0
-                _ = read(wakeFD, &value, MemoryLayout<UInt64>.size)
-            }
+            if drainWake { epoll.consumeWake() }
             for handler in handlers { handler() }
             if finished { return }
         }

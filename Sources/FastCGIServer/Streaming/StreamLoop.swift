@@ -55,8 +55,8 @@ final class StreamLoop: @unchecked Sendable {
     private let logger: Logger
     /// Given a kept connection whose next request is arriving (blocking mode again), to be served by a worker.
     private let dispatchKeptConnection: @Sendable (Int32) -> Void
-    private let epollFD: Int32
-    private let wakeFD: Int32
+    private let epoll: WakeableEpoll
+    private var epollFD: Int32 { epoll.epollFD }
     private let inbox = LockedValue(Inbox())
     private let parkedStreams = Atomic<Int>(0)
     private let idleKeptConnections = Atomic<Int>(0)
@@ -84,7 +84,7 @@ final class StreamLoop: @unchecked Sendable {
     private var sleepingUntil = Int64.min
     private var connections: [UInt64: Connection] = [:]
     private var timers = TimerHeap()
-    private var nextKey: UInt64 = 1  // 0 is the eventfd
+    private var nextKey: UInt64 = 1  // 0 is `WakeableEpoll.wakeKey`
     private var stopping = false
     private var again: [UInt64] = []
     /// Which pass over the ready list this is (to step a stream woken several times once).
@@ -126,28 +126,7 @@ final class StreamLoop: @unchecked Sendable {
         self.settings = settings
         self.logger = logger
         self.dispatchKeptConnection = dispatchKeptConnection
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollFD >= 0 else { throw FastCGIServerError(.threadCreationFailed, "epoll_create1 failed", errno: errno) }
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-        guard wakeFD >= 0 else {
-            let error = errno
-            _ = close(epollFD)
-            throw FastCGIServerError(.threadCreationFailed, "eventfd failed", errno: error)
-        }
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = 0
-        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0 else {
-            let error = errno
-            _ = close(epollFD)
-            _ = close(wakeFD)
-            throw FastCGIServerError(.threadCreationFailed, "epoll_ctl(eventfd) failed", errno: error)
-        }
-    }
-
-    deinit {
-        _ = close(epollFD)
-        _ = close(wakeFD)
+        epoll = try WakeableEpoll()
     }
 
     /// Streams parked here now.
@@ -231,17 +210,12 @@ final class StreamLoop: @unchecked Sendable {
             inbox.signalled = true
             return true
         }
-        if mustSignal { writeEventFD() }
+        if mustSignal { epoll.wake() }
     }
 
     private func signal() {
         inbox.withLock { $0.signalled = true }
-        writeEventFD()
-    }
-
-    private func writeEventFD() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        epoll.wake()
     }
 
     // MARK: the loop
@@ -273,7 +247,7 @@ final class StreamLoop: @unchecked Sendable {
             var takeInbox = false
             for index in 0..<Int(max(count, 0)) {
                 let event = events[index]
-                if event.data.u64 == 0 {
+                if event.data.u64 == WakeableEpoll.wakeKey {
                     takeInbox = true
                 } else if let connection = connections[event.data.u64] {
                     handle(event.events, on: connection)
@@ -287,8 +261,7 @@ final class StreamLoop: @unchecked Sendable {
     }
 
     private func drainInbox() {
-        var counter: UInt64 = 0
-        _ = read(wakeFD, &counter, 8)
+        epoll.consumeWake()
         let taken = inbox.withLock { inbox -> Inbox in
             let taken = inbox
             inbox.adopted = []
