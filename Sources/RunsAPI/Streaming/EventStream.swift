@@ -152,19 +152,10 @@ final class EventStream: @unchecked Sendable {
 
     // MARK: Frames
 
-    /// Frames one replayed line (skipping anything at or before the resume point). Returns true if it is
-    /// terminal. A line the client does not get to see still counts for what the stream knows of the run.
+    /// Frames one replayed line (`StreamFormat.take`). Returns true if it is terminal.
     private func send(_ line: JournalReader.Line) throws -> Bool {
-        if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
-        let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
-        guard line.seq > resumeAfter else { return terminal }
-        switch format {
-        case .events:
-            SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
-        case .lines:
-            SSEFrame.appendLine(seq: line.seq, incarnation: incarnation, line: line.bytes, to: &buffer)
-        }
-        bufferedFrames += 1
+        let (terminal, framed) = format.take(line, resumeAfter: resumeAfter, incarnation: incarnation, state: &state, into: &buffer)
+        if framed { bufferedFrames += 1 }
         return terminal
     }
 

@@ -1,3 +1,5 @@
+import RunJournal
+
 /// How `GET /v1/runs/:id/events` frames each event, chosen with `?format=`.
 ///
 /// Exists because a browser's `EventSource` hands a named event (`event: <type>`) only to a listener
@@ -17,5 +19,30 @@ enum StreamFormat: Equatable {
         case "lines": .lines
         default: nil
         }
+    }
+}
+
+extension StreamFormat {
+    /// One journal line into a stream, for the replay and the live phase alike: what the stream knows of the
+    /// run (`state`) takes it in, and unless it is at or before the resume point its frame is appended to
+    /// `buffer`. Returns whether the line is terminal and whether a frame was appended.
+    ///
+    /// A line the client does not get to see (it resumed beyond the last seq) still counts for what the stream
+    /// knows of the run: a stop request there starts the grace, and a terminal event there ends the stream (the
+    /// client's reconnect then gets 204), instead of heartbeats forever on an ended run.
+    func take(
+        _ line: JournalReader.Line, resumeAfter: Int64, incarnation: [UInt8], state: inout RunSummary,
+        into buffer: inout [UInt8]
+    ) -> (terminal: Bool, framed: Bool) {
+        if line.seq > state.lastSeq { state.consume(line: line.bytes, fields: line.fields) }
+        let terminal = EventType.lifecycle(line.type)?.isTerminal ?? false
+        guard line.seq > resumeAfter else { return (terminal, false) }
+        switch self {
+        case .events:
+            SSEFrame.appendEvent(seq: line.seq, incarnation: incarnation, type: line.type, data: line.data, to: &buffer)
+        case .lines:
+            SSEFrame.appendLine(seq: line.seq, incarnation: incarnation, line: line.bytes, to: &buffer)
+        }
+        return (terminal, true)
     }
 }
