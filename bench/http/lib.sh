@@ -103,6 +103,11 @@ if anchor not in text:
 open(path, "w").write(text.replace(anchor, anchor + os.environ["EXTRA"] + "\n", 1))
 PY
     fi
+    bench_launch_nginx
+}
+
+# bench_launch_nginx: runs nginx on $RUNTIME/nginx.conf (already written) and waits until it listens on $PORT.
+bench_launch_nginx() {
     local nginx
     nginx=$(command -v nginx || echo /usr/sbin/nginx)
     "$nginx" -p "$RUNTIME/" -e "$RUNTIME/error.log" -c "$RUNTIME/nginx.conf" -g 'daemon off;' \

@@ -116,17 +116,7 @@ stop_nginx() {
 # baseline starts from a clean process.
 start_nginx() {
     stop_nginx
-    local nginx
-    nginx=$(command -v nginx || echo /usr/sbin/nginx)
-    "$nginx" -p "$RUNTIME/" -e "$RUNTIME/error.log" -c "$RUNTIME/nginx.conf" -g 'daemon off;' >>"$RUNTIME/nginx.out" 2>&1 &
-    NGINX_PID=$!
-    local i
-    for i in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        kill -0 "$NGINX_PID" 2>/dev/null || { cat "$RUNTIME/error.log" "$RUNTIME/nginx.out" >&2; bench_die "nginx exited"; }
-        sleep 0.1
-    done
-    bench_die "nginx did not listen on 127.0.0.1:$PORT within 10 s"
+    bench_launch_nginx
 }
 
 # start_server LABEL: the responder for a RunJournal configuration (fresh journal directory), none for nchan;
