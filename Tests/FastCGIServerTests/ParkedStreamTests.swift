@@ -53,9 +53,7 @@ import SystemSupport
     @Test func theResponseEndsWithAnEmptyStdoutAndEndRequestAndTheKeptConnectionCarriesTheNextRequest() async throws {
         try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
                                      handler: Self.parkingHandler { path in
-            let stream = ScriptedStream()
-            stream.push("data: \(path)\n\n", end: .terminalSent)
-            return stream
+            return ScriptedStream.ended(after: "data: \(path)\n\n")
         }) { harness in
             let port = try #require(harness.server.boundPort)
             let client = try RawFastCGIClient(port: port)
@@ -83,9 +81,7 @@ import SystemSupport
             $0.keptConnectionIdleTimeout = .seconds(600)
         }, handler: Self.parkingHandler { path in
             guard path == "/v1/runs/a/events" else {
-                let next = ScriptedStream()
-                next.push("data: next\n\n", end: .terminalSent)
-                return next
+                return ScriptedStream.ended(after: "data: next\n\n")
             }
             return stream
         }) { harness in
@@ -116,9 +112,7 @@ import SystemSupport
         try await ServerHarness.with(behind: nil, configure: { $0.listen = .tcp(host: "127.0.0.1", port: 0) },
                                      handler: Self.parkingHandler { path in
             guard path == "/v1/runs/a/events" else {
-                let next = ScriptedStream()
-                next.push("data: next\n\n", end: .terminalSent)
-                return next
+                return ScriptedStream.ended(after: "data: next\n\n")
             }
             return stream
         }) { harness in
@@ -273,11 +267,17 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
     let steps = Atomic<Int>(0)
     let parkRefused = Atomic<Bool>(false)
     let produced = Atomic<Int>(0)
-    let sawZeroReadLimit = Atomic<Bool>(false)
 
     init(firehose: Bool = false, idleWakeAfterMillis: Int64 = 60_000) {
         self.firehose = firehose
         self.idleWakeAfterMillis = idleWakeAfterMillis
+    }
+
+    /// A stream whose first step sends `text` and ends its response.
+    static func ended(after text: String) -> ScriptedStream {
+        let stream = ScriptedStream()
+        stream.push(text, end: .terminalSent)
+        return stream
     }
 
     func push(_ text: String, end: StreamOutcome? = nil) {
@@ -292,7 +292,6 @@ final class ScriptedStream: ParkableStream, @unchecked Sendable {
 
     func step(readLimit: Int) throws -> StreamStep {
         steps.add(1, ordering: .relaxed)
-        if readLimit == 0 { sawZeroReadLimit.store(true, ordering: .relaxed) }
         if firehose {
             let output = [UInt8](repeating: UInt8(ascii: "x"), count: readLimit)
             produced.add(readLimit, ordering: .relaxed)
